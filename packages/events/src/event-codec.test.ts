@@ -1,0 +1,328 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isEventsError } from './errors.js';
+import { decodeEvent, encodeEvent, type EncodedEvent } from './event-codec.js';
+import type { EventEnvelope, EventOfType, WirthforgeEvent } from './event-schemas.js';
+import { parseIsoMicros, toIsoMicros } from './iso-micros.js';
+import { decodeValue, encodeValue } from './msgpack-value.js';
+import { anyEventArbitrary, eventArbitrary } from './testing/event-arbitraries.js';
+import { sameValueDeep } from './testing/same-value-deep.js';
+import { createUnknownEvent, isUnknownEvent } from './unknown-event.js';
+import { createUpcasters } from './upcaster-registry.js';
+
+const SESSION = '20250817T194800Z_001';
+
+const update: EventOfType<'energy.update'> = {
+  session_id: SESSION,
+  timestamp: '2025-08-17T19:48:05.123456Z',
+  type: 'energy.update',
+  frame_id: 1234,
+  event_id: 'evt_001',
+  data: {
+    energy: 4.2,
+    accumulator: 847.3,
+    model_id: 'ollama/llama2:7b',
+    fps: 60,
+    frame_budget_used: 12.3,
+    diversity_index: 0.847,
+    token_count: 23,
+  },
+};
+
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
+
+function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('encodeEvent', () => {
+  it('puts the envelope into columns and the rest into the payload', () => {
+    const encoded = encodeEvent(update);
+    expect(encoded).toEqual({
+      type: 'energy.update',
+      schemaVersion: 1,
+      timestampUs: 1_755_460_085_123_456,
+      frameId: 1234,
+      eventId: 'evt_001',
+      payload: expect.any(Uint8Array) as unknown,
+    });
+    expect(decodeValue(encoded.payload)).toStrictEqual({ data: update.data });
+  });
+
+  it('writes the same bytes for the same event, whatever was encoded before (stable wire format)', () => {
+    const golden =
+      '81a46461746187a6656e65726779cb4010cccccccccccdab616363756d756c61746f72cb408a7a6666666666a86d6f64656c5f6964b06f6c6c616d612f6c6c616d61323a3762a3667073' +
+      '3cb16672616d655f6275646765745f75736564cb40289999999999' +
+      '9aaf646976657273697479' +
+      '5f696e646578cb3feb1a9fbe76c8b4ab746f6b656e5f636f756e7417';
+    expect(hex(encodeEvent(update).payload)).toBe(golden);
+    encodeValue({ unrelated: ['state', 1, -0] });
+    expect(hex(encodeEvent(update).payload)).toBe(golden);
+  });
+
+  it('omits absent frame and event ids', () => {
+    const {
+      frame_id: _f,
+      event_id: _e,
+      ...rest
+    } = {
+      ...update,
+      type: 'user.action' as const,
+      data: { action: 'pause' as const },
+    };
+    const encoded = encodeEvent(rest);
+    expect(encoded.frameId).toBeUndefined();
+    expect(encoded.eventId).toBeUndefined();
+    expect(decodeEvent(encoded, { sessionId: SESSION })).toStrictEqual(rest);
+  });
+
+  it('uses the given schema version, or 1 for an unknown type', () => {
+    expect(encodeEvent(update, { schemaVersion: 1 }).schemaVersion).toBe(1);
+    expect(encodeEvent({ ...update, type: 'vision.frame' }).schemaVersion).toBe(1);
+    for (const schemaVersion of [0, 1.5, -1]) {
+      expect(
+        isEventsError(
+          errorOf(() => encodeEvent(update, { schemaVersion })),
+          'invalid_version',
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it('refuses a lone surrogate with invalid_string and the path of the value', () => {
+    const cases: [EventEnvelope, string][] = [
+      [{ ...update, data: { ...update.data, model_id: 'x\ud800' } }, '/data/model_id'],
+      [{ ...update, note: ['fine', 'bad\udfff'] }, '/note/1'],
+      [{ ...update, ['k\ud800']: 1 }, '/k\ud800'],
+      [{ ...update, event_id: '\ud800' }, '/event_id'],
+      [{ ...update, type: 'x\ud800' }, '/type'],
+    ];
+    for (const [event, path] of cases) {
+      const error = errorOf(() => encodeEvent(event));
+      expect(isEventsError(error, 'invalid_string')).toBe(true);
+      expect((error as { path: string }).path).toBe(path);
+    }
+  });
+
+  it.each([
+    [
+      'a bigint in data',
+      { data: { ...update.data, token_count: 23n } },
+      'encode_failed',
+      '/data/token_count',
+    ],
+    ['a Date as an extra field', { seen: new Date(0) }, 'encode_failed', '/seen'],
+    ['a negative frame id', { frame_id: -1 }, 'encode_failed', '/frame_id'],
+    ['a fractional frame id', { frame_id: 1.5 }, 'encode_failed', '/frame_id'],
+    ['a numeric event id', { event_id: 5 }, 'encode_failed', '/event_id'],
+    ['an empty type', { type: '' }, 'encode_failed', '/type'],
+    ['a bad timestamp', { timestamp: '2025-08-17 19:48' }, 'invalid_timestamp', '/timestamp'],
+    [
+      'a timestamp with nanoseconds',
+      { timestamp: '2025-08-17T19:48:05.123456789Z' },
+      'invalid_timestamp',
+      '/timestamp',
+    ],
+  ])('refuses %s', (_, change, code, path) => {
+    const error = errorOf(() => encodeEvent({ ...update, ...change } as EventEnvelope));
+    expect(isEventsError(error)).toBe(true);
+    expect((error as { code: string; path: string }).code).toBe(code);
+    expect((error as { path: string }).path).toBe(path);
+  });
+});
+
+describe('decodeEvent', () => {
+  it('round-trips every event type losslessly, extra envelope fields included', () => {
+    fc.assert(
+      fc.property(anyEventArbitrary({ extraFields: true }), (event) => {
+        const encoded = encodeEvent(event);
+        const decoded = decodeEvent(encoded, { sessionId: event.session_id });
+        const expected = { ...event, timestamp: canonicalTimestamp(event.timestamp) };
+        expectSameValue(decoded, expected);
+        expect(encoded.timestampUs).toBe(parseIsoMicros(event.timestamp));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('round-trips through bytes copied out of the shared chunk (as storage hands them back)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(eventArbitrary('energy.update', { extraFields: true }), { maxLength: 30 }),
+        (events) => {
+          const stored = events.map((event) => {
+            const encoded = encodeEvent(event);
+            return { ...encoded, payload: Uint8Array.from(encoded.payload) };
+          });
+          stored.forEach((record, i) => {
+            const event = events[i]!;
+            expectSameValue(decodeEvent(record, { sessionId: event.session_id }), {
+              ...event,
+              timestamp: canonicalTimestamp(event.timestamp),
+            });
+          });
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('keeps -0 in data and extra fields', () => {
+    const event = { ...update, data: { ...update.data, energy: -0 }, offset: [-0, 0] };
+    const decoded = decodeEvent(encodeEvent(event), { sessionId: SESSION }) as typeof event;
+    expect(Object.is(decoded.data.energy, -0)).toBe(true);
+    expect(Object.is(decoded.offset[0], -0)).toBe(true);
+    expect(Object.is(decoded.offset[1], 0)).toBe(true);
+  });
+
+  it('returns timestamps in the canonical form: 6 digits and Z', () => {
+    for (const [input, output] of [
+      ['2025-08-17T19:45:00.000Z', '2025-08-17T19:45:00.000000Z'],
+      ['2025-08-17T19:45:00Z', '2025-08-17T19:45:00.000000Z'],
+      ['2025-08-17T19:45:00.5+00:00', '2025-08-17T19:45:00.500000Z'],
+    ]) {
+      const decoded = decodeEvent(encodeEvent({ ...update, timestamp: input! }), {
+        sessionId: SESSION,
+      });
+      expect((decoded as WirthforgeEvent).timestamp).toBe(output);
+    }
+  });
+
+  it('stores a -0 frame id as 0', () => {
+    const encoded = encodeEvent({ ...update, frame_id: -0 });
+    expect(Object.is(encoded.frameId, 0)).toBe(true);
+  });
+
+  it('leaves the session id out of the payload unless asked to keep it', () => {
+    const plain = encodeEvent(update);
+    expect(decodeValue(plain.payload)).not.toHaveProperty('session_id');
+    expect(
+      isEventsError(
+        errorOf(() => decodeEvent(plain)),
+        'decode_failed',
+      ),
+    ).toBe(true);
+
+    const kept = encodeEvent(update, { includeSessionId: true });
+    expect(decodeValue(kept.payload)).toHaveProperty('session_id', SESSION);
+    expect(decodeEvent(kept)).toStrictEqual(update);
+    expect(decodeEvent(kept, { sessionId: '20990101T000000Z_000' })).toStrictEqual(update);
+  });
+
+  it('keeps events of unknown types intact, with their version', () => {
+    const raw = {
+      ...update,
+      type: 'vision.frame',
+      data: { pixels: [1, 2, 3], nested: { a: null } },
+    };
+    const encoded = encodeEvent(createUnknownEvent(raw), { schemaVersion: 4 });
+    expect(encoded.type).toBe('vision.frame');
+    const decoded = decodeEvent(encoded, { sessionId: SESSION });
+    expect(isUnknownEvent(decoded)).toBe(true);
+    if (!isUnknownEvent(decoded)) return;
+    expect(decoded.event).toStrictEqual(raw);
+    expect(decoded.schemaVersion).toBe(4);
+  });
+
+  it('refuses a version from the future before reading the payload', () => {
+    const record = {
+      ...encodeEvent(update),
+      schemaVersion: 2,
+      payload: new Uint8Array([0xc1, 0xc1]),
+    };
+    const error = errorOf(() => decodeEvent(record, { sessionId: SESSION }));
+    if (!isEventsError(error, 'future_version')) throw new Error('wrong error');
+    expect([error.type, error.version, error.knownVersion]).toEqual(['energy.update', 2, 1]);
+  });
+
+  it('brings older versions up to date with the given upcasters', () => {
+    const upcasters = createUpcasters({
+      versions: { 'energy.peak': 2 },
+      upcasters: [
+        {
+          type: 'energy.peak',
+          fromVersion: 1,
+          upcast: ({ data, ...rest }) => {
+            const { limit, ...others } = data as { limit: number };
+            return { ...rest, data: { ...others, threshold: limit } };
+          },
+        },
+      ],
+    });
+    const v1 = {
+      session_id: SESSION,
+      timestamp: '2025-08-17T19:49:23.612000Z',
+      type: 'energy.peak',
+      frame_id: 4578,
+      data: { energy: 15.7, limit: 12, model_id: 'ollama/llama2:7b' },
+    };
+    const stored = encodeEvent(v1, { schemaVersion: 1 });
+    expect(decodeEvent(stored, { sessionId: SESSION, upcasters })).toStrictEqual({
+      ...v1,
+      data: { energy: 15.7, model_id: 'ollama/llama2:7b', threshold: 12 },
+    });
+  });
+
+  it('refuses payloads that are not maps or that repeat a column', () => {
+    const base: EncodedEvent = encodeEvent(update);
+    for (const payload of [
+      encodeValue([1, 2]),
+      encodeValue('x'),
+      encodeValue({ type: 'x', data: {} }),
+      new Uint8Array([0x81]),
+    ]) {
+      expect(
+        isEventsError(
+          errorOf(() => decodeEvent({ ...base, payload }, { sessionId: SESSION })),
+          'decode_failed',
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it('refuses a timestamp column out of range', () => {
+    const record = { ...encodeEvent(update), timestampUs: 1e17 };
+    expect(
+      isEventsError(
+        errorOf(() => decodeEvent(record, { sessionId: SESSION })),
+        'decode_failed',
+      ),
+    ).toBe(true);
+  });
+
+  it('reads records whose absent ids are null, as storage returns them', () => {
+    const {
+      frame_id: _f,
+      event_id: _e,
+      ...rest
+    } = {
+      ...update,
+      type: 'error' as const,
+      data: {
+        error_code: 'E1',
+        error_message: 'boom',
+        component: 'ui' as const,
+        severity: 'low' as const,
+        recoverable: true,
+      },
+    };
+    const record = { ...encodeEvent(rest), frameId: null, eventId: null };
+    expect(decodeEvent(record, { sessionId: SESSION })).toStrictEqual(rest);
+  });
+});
+
+/** Exact equality (see sameValueDeep), with the matcher's diff when it fails. */
+function expectSameValue(actual: unknown, expected: unknown): void {
+  if (!sameValueDeep(actual, expected)) expect(actual).toStrictEqual(expected);
+  expect(sameValueDeep(actual, expected)).toBe(true);
+}
+
+/** The form timestamps come back in: same instant, 6 fractional digits, Z. */
+function canonicalTimestamp(iso: string): string {
+  return toIsoMicros(parseIsoMicros(iso));
+}
