@@ -1,1 +1,4 @@
-export {};
+export { runDemo } from './run-demo.js';
+export type { DemoIo } from './run-demo.js';
+export type { DemoReport } from './format-summary.js';
+export type { StoreSummary } from './read-store-summary.js';

@@ -1,0 +1,215 @@
+/**
+ * Event reads on a read-only connection, in bounded pages by position (or by version for
+ * one stream): each page is its own short read transaction, so a long read never pins the
+ * WAL, and the writer never waits for readers.
+ */
+import {
+  resolveReadAllOptions,
+  resolveReadStreamOptions,
+  validateReadAllOptions,
+  validateReadStreamOptions,
+  validateStreamName,
+} from '@wirthforge/storage';
+import type {
+  Database,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StoredEventRecord,
+} from '@wirthforge/storage';
+import type { Kysely } from 'kysely';
+
+import { toSqliteStorageError } from './errors.js';
+import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
+import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
+import { readHeadPosition } from './sqlite-writer.js';
+
+interface EventRowOut {
+  position: number;
+  stream: string;
+  version: number;
+  type: string;
+  schema_version: number;
+  timestamp_us: number;
+  frame_id: number | null;
+  event_id: string | null;
+  payload: Uint8Array;
+}
+
+const MAX_CACHED_STATEMENTS = 32;
+
+/** Lets other work run between pages: a long read must not starve the event loop. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function toRecord(row: EventRowOut): StoredEventRecord {
+  const payload = row.payload;
+  return {
+    position: BigInt(row.position),
+    stream: row.stream,
+    version: BigInt(row.version),
+    type: row.type,
+    schemaVersion: row.schema_version,
+    timestampUs: row.timestamp_us,
+    frameId: row.frame_id,
+    eventId: row.event_id,
+    // A plain Uint8Array view of the driver's buffer (no copy).
+    payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+  };
+}
+
+/**
+ * Reads events page by page. `ensureOpen` throws `closed` once the storage is closed, so
+ * an iteration in progress stops at its next page.
+ */
+export class SqliteEventReader {
+  private readonly compiler: Kysely<Database> = createSqliteCompiler();
+  private readonly statements = new Map<string, SqliteStatement>();
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly pageSize: number,
+    private readonly ensureOpen: () => void,
+  ) {}
+
+  private run(compiled: { sql: string; parameters: readonly unknown[] }): EventRowOut[] {
+    this.ensureOpen();
+    try {
+      let statement = this.statements.get(compiled.sql);
+      if (statement === undefined) {
+        if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
+        statement = this.connection.prepare(compiled.sql);
+        this.statements.set(compiled.sql, statement);
+      }
+      return statement.all(...bindable(compiled.parameters)) as EventRowOut[];
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    }
+  }
+
+  private selectEvents() {
+    return this.compiler
+      .selectFrom('events as e')
+      .innerJoin('streams as s', 's.id', 'e.stream_id')
+      .innerJoin('event_types as t', 't.id', 'e.type_id')
+      .select([
+        'e.position',
+        's.name as stream',
+        'e.version',
+        't.name as type',
+        'e.schema_version',
+        'e.timestamp_us',
+        'e.frame_id',
+        'e.event_id',
+        'e.payload',
+      ]);
+  }
+
+  /** The stream's version; 0 when unknown. */
+  streamVersion(stream: string): number {
+    validateStreamName(stream, 'stream');
+    this.ensureOpen();
+    try {
+      const row = this.connection
+        .prepare('select version from streams where name = ?')
+        .pluck()
+        .get(stream) as number | undefined;
+      return row ?? 0;
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    }
+  }
+
+  /** The highest stored position (hot rows and sealed segments). */
+  headPosition(): number {
+    this.ensureOpen();
+    try {
+      return readHeadPosition(this.connection);
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    }
+  }
+
+  /** See `EventStorage.readStream`. */
+  async *readStream(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncGenerator<StoredEventRecord> {
+    validateReadStreamOptions(stream, options);
+    const { backwards, low, high, maxCount } = resolveReadStreamOptions(options);
+    this.ensureOpen();
+    let row: { id: number; version: number } | undefined;
+    try {
+      row = this.connection
+        .prepare('select id, version from streams where name = ?')
+        .get(stream) as { id: number; version: number } | undefined;
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    }
+    if (row === undefined || maxCount === 0) return;
+    // Bound the read by the stream's version when it started: a read never chases appends.
+    let lo = low;
+    let hi = Math.min(high, row.version);
+    let remaining = maxCount;
+    for (let page = 0; lo <= hi && remaining > 0; page++) {
+      if (page > 0) await nextTurn();
+      const limit = Math.min(this.pageSize, remaining);
+      const query = this.selectEvents()
+        .where('e.stream_id', '=', row.id)
+        .where('e.version', '>=', lo)
+        .where('e.version', '<=', hi)
+        .orderBy('e.version', backwards ? 'desc' : 'asc')
+        .limit(limit);
+      const rows = this.run(query.compile());
+      for (const r of rows) yield toRecord(r);
+      remaining -= rows.length;
+      if (rows.length < limit) return;
+      const last = rows[rows.length - 1]!.version;
+      if (backwards) hi = last - 1;
+      else lo = last + 1;
+    }
+  }
+
+  /** See `EventStorage.readAll`. */
+  async *readAll(options?: ReadAllOptions): AsyncGenerator<StoredEventRecord> {
+    validateReadAllOptions(options);
+    const { low, high, maxCount, types, streams } = resolveReadAllOptions(options);
+    if (maxCount === 0 || types?.length === 0 || streams?.length === 0) return;
+    this.ensureOpen();
+    // Bound the read by the head when it started: a read never chases appends.
+    let hi: number;
+    try {
+      hi = Math.min(high, readHeadPosition(this.connection));
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    }
+    let lo = low;
+    let remaining = maxCount;
+    for (let page = 0; lo <= hi && remaining > 0; page++) {
+      if (page > 0) await nextTurn();
+      const limit = Math.min(this.pageSize, remaining);
+      let query = this.selectEvents().where('e.position', '>=', lo).where('e.position', '<=', hi);
+      if (types !== undefined) {
+        query = query.where('e.type_id', 'in', (eb) =>
+          eb
+            .selectFrom('event_types')
+            .select('id')
+            .where('name', 'in', [...types]),
+        );
+      }
+      if (streams !== undefined) {
+        query = query.where('e.stream_id', 'in', (eb) =>
+          eb
+            .selectFrom('streams')
+            .select('id')
+            .where('name', 'in', [...streams]),
+        );
+      }
+      const rows = this.run(query.orderBy('e.position').limit(limit).compile());
+      for (const r of rows) yield toRecord(r);
+      remaining -= rows.length;
+      if (rows.length < limit) return;
+      lo = rows[rows.length - 1]!.position + 1;
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * Integrity checks: SQLite's own (`integrity_check` or `quick_check`: pages, indexes,
+ * structure) plus ours, which SQLite cannot do: every event's checksum recomputed from
+ * its contents, no gaps in positions, no gaps in any stream's versions, and each stream's
+ * recorded version equal to its last event's.
+ */
+import { eventChecksum } from '@wirthforge/storage';
+
+import { toSqliteStorageError } from './errors.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+
+/** One problem found, with where it is. */
+export type IntegrityProblem =
+  | { readonly kind: 'sqlite'; readonly message: string }
+  | {
+      readonly kind: 'checksum';
+      readonly message: string;
+      readonly position: bigint;
+      readonly stream: string;
+      readonly version: bigint;
+      readonly stored: number;
+      readonly computed: number;
+    }
+  | {
+      readonly kind: 'position_gap';
+      readonly message: string;
+      /** First missing position. */
+      readonly from: bigint;
+      /** Last missing position. */
+      readonly to: bigint;
+    }
+  | {
+      readonly kind: 'version_gap';
+      readonly message: string;
+      readonly stream: string;
+      readonly from: bigint;
+      readonly to: bigint;
+    }
+  | {
+      readonly kind: 'stream_version';
+      readonly message: string;
+      readonly stream: string;
+      /** `streams.version`. */
+      readonly recorded: bigint;
+      /** Version of the stream's last event. */
+      readonly actual: bigint;
+    }
+  | { readonly kind: 'dangling_reference'; readonly message: string; readonly position: bigint };
+
+/** What {@link checkSqliteIntegrity} found. */
+export interface IntegrityReport {
+  /** True when no problem was found. */
+  readonly ok: boolean;
+  /** Whether SQLite's part was `quick_check` rather than `integrity_check`. */
+  readonly quick: boolean;
+  readonly problems: readonly IntegrityProblem[];
+  /** True when more problems existed than {@link IntegrityCheckOptions.maxProblems}. */
+  readonly truncated: boolean;
+  readonly eventsChecked: number;
+  readonly streamsChecked: number;
+  readonly headPosition: bigint;
+}
+
+/** Options of {@link checkSqliteIntegrity}. */
+export interface IntegrityCheckOptions {
+  /** Use SQLite's faster `quick_check` (skips index content checks). Our checks always run. */
+  readonly quick?: boolean;
+  /** Stop collecting after this many problems (default 1000). */
+  readonly maxProblems?: number;
+  /** Rows per page of the scan (default 5000). */
+  readonly pageSize?: number;
+}
+
+interface ScanRow {
+  position: number;
+  stream_id: number;
+  version: number;
+  type_id: number;
+  schema_version: number;
+  timestamp_us: number;
+  frame_id: number | null;
+  event_id: string | null;
+  payload: Uint8Array;
+  checksum: number;
+}
+
+/** Ranges sealed into segments count as present: their contents are the archive's to verify. */
+interface Sealed {
+  readonly streamId: number;
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  readonly firstVersion: number;
+  readonly lastVersion: number;
+}
+
+/**
+ * Runs every check on `connection` (synchronously; run it off the main thread for a big
+ * database) and returns a report naming each problem with where it is.
+ *
+ * @example
+ * ```ts
+ * const report = checkSqliteIntegrity(connection, { quick: true });
+ * for (const p of report.problems) console.error(p.kind, p.message);
+ * ```
+ */
+export function checkSqliteIntegrity(
+  connection: SqliteConnection,
+  options: IntegrityCheckOptions = {},
+): IntegrityReport {
+  const quick = options.quick ?? false;
+  const maxProblems = options.maxProblems ?? 1000;
+  const pageSize = options.pageSize ?? 5000;
+  const problems: IntegrityProblem[] = [];
+  let truncated = false;
+  const add = (problem: IntegrityProblem): void => {
+    if (problems.length < maxProblems) problems.push(problem);
+    else truncated = true;
+  };
+
+  // One read transaction for every query: a consistent snapshot while the writer goes on.
+  const ownTransaction = !connection.inTransaction;
+  try {
+    if (ownTransaction) connection.exec('BEGIN');
+    const sqlite = connection.pragma(quick ? 'quick_check' : 'integrity_check', {
+      simple: false,
+    }) as Record<string, string>[];
+    for (const row of sqlite) {
+      const message = Object.values(row)[0] ?? '';
+      if (message !== 'ok') add({ kind: 'sqlite', message });
+    }
+
+    const streamNames = new Map<number, string>();
+    const recorded = new Map<number, number>();
+    for (const row of connection.prepare('select id, name, version from streams').all() as {
+      id: number;
+      name: string;
+      version: number;
+    }[]) {
+      streamNames.set(row.id, row.name);
+      recorded.set(row.id, row.version);
+    }
+    const typeNames = new Map<number, string>();
+    for (const row of connection.prepare('select id, name from event_types').all() as {
+      id: number;
+      name: string;
+    }[]) {
+      typeNames.set(row.id, row.name);
+    }
+    const sealed = (
+      connection
+        .prepare(
+          'select stream_id, first_position, last_position, first_version, last_version from segments',
+        )
+        .raw()
+        .all() as number[][]
+    ).map(([streamId, firstPosition, lastPosition, firstVersion, lastVersion]): Sealed => ({
+      streamId: streamId!,
+      firstPosition: firstPosition!,
+      lastPosition: lastPosition!,
+      firstVersion: firstVersion!,
+      lastVersion: lastVersion!,
+    }));
+    const positionSealed = (from: number, to: number): boolean =>
+      sealed.some((s) => s.firstPosition <= from && s.lastPosition >= to);
+    const versionSealed = (streamId: number, from: number, to: number): boolean =>
+      sealed.some((s) => s.streamId === streamId && s.firstVersion <= from && s.lastVersion >= to);
+
+    const page = connection.prepare(
+      'select position, stream_id, version, type_id, schema_version, timestamp_us, frame_id, ' +
+        'event_id, payload, checksum from events where position > ? order by position limit ?',
+    );
+    const lastVersion = new Map<number, number>();
+    let previous = 0;
+    let events = 0;
+    for (;;) {
+      const rows = page.all(previous, pageSize) as ScanRow[];
+      for (const row of rows) {
+        events++;
+        if (row.position !== previous + 1 && !positionSealed(previous + 1, row.position - 1)) {
+          add({
+            kind: 'position_gap',
+            message: `positions ${previous + 1}..${row.position - 1} are missing`,
+            from: BigInt(previous + 1),
+            to: BigInt(row.position - 1),
+          });
+        }
+        previous = row.position;
+        const stream = streamNames.get(row.stream_id);
+        const type = typeNames.get(row.type_id);
+        if (stream === undefined || type === undefined) {
+          add({
+            kind: 'dangling_reference',
+            message: `position ${row.position}: ${stream === undefined ? `stream id ${row.stream_id}` : `type id ${row.type_id}`} does not exist`,
+            position: BigInt(row.position),
+          });
+          continue;
+        }
+        const expectedVersion = (lastVersion.get(row.stream_id) ?? 0) + 1;
+        if (
+          row.version !== expectedVersion &&
+          !versionSealed(row.stream_id, expectedVersion, row.version - 1)
+        ) {
+          add({
+            kind: 'version_gap',
+            message: `stream ${stream}: versions ${expectedVersion}..${row.version - 1} are missing before position ${row.position}`,
+            stream,
+            from: BigInt(expectedVersion),
+            to: BigInt(row.version - 1),
+          });
+        }
+        lastVersion.set(row.stream_id, row.version);
+        const computed = eventChecksum({
+          position: row.position,
+          stream,
+          version: row.version,
+          type,
+          schemaVersion: row.schema_version,
+          timestampUs: row.timestamp_us,
+          frameId: row.frame_id,
+          eventId: row.event_id,
+          payload: row.payload,
+        });
+        if (computed !== row.checksum) {
+          add({
+            kind: 'checksum',
+            message: `position ${row.position} (stream ${stream}, version ${row.version}): stored checksum ${row.checksum}, contents give ${computed}`,
+            position: BigInt(row.position),
+            stream,
+            version: BigInt(row.version),
+            stored: row.checksum,
+            computed,
+          });
+        }
+      }
+      if (rows.length < pageSize) break;
+    }
+
+    for (const [id, version] of recorded) {
+      const hot = lastVersion.get(id);
+      const sealedMax = sealed
+        .filter((s) => s.streamId === id)
+        .reduce((max, s) => Math.max(max, s.lastVersion), 0);
+      const actual = Math.max(hot ?? 0, sealedMax);
+      if (actual !== version) {
+        const stream = streamNames.get(id)!;
+        add({
+          kind: 'stream_version',
+          message: `stream ${stream}: recorded version ${version}, last event has version ${actual}`,
+          stream,
+          recorded: BigInt(version),
+          actual: BigInt(actual),
+        });
+      }
+    }
+
+    const sealedHead = sealed.reduce((max, s) => Math.max(max, s.lastPosition), 0);
+    return {
+      ok: problems.length === 0,
+      quick,
+      problems,
+      truncated,
+      eventsChecked: events,
+      streamsChecked: recorded.size,
+      headPosition: BigInt(Math.max(previous, sealedHead)),
+    };
+  } catch (error) {
+    throw toSqliteStorageError(error, `integrity check of ${connection.name}`);
+  } finally {
+    if (ownTransaction && connection.inTransaction) connection.exec('COMMIT');
+  }
+}

@@ -1,0 +1,92 @@
+import { Worker } from 'node:worker_threads';
+
+import { StorageError, storageErrorFromJSON } from '@wirthforge/storage';
+import type { StorageErrorJSON } from '@wirthforge/storage';
+
+import type { BackupOptions, BackupReport } from './sqlite-backup.js';
+import type { IntegrityCheckOptions, IntegrityReport } from './sqlite-integrity.js';
+import { workerExecArgv } from './worker-exec-argv.js';
+
+const WORKER_URL = new URL('../dist/sqlite-maintenance-worker.js', import.meta.url);
+
+/** A job for a maintenance thread. */
+export type MaintenanceTask =
+  | {
+      readonly task: 'backup';
+      readonly source: string;
+      readonly destination: string;
+      readonly options: BackupOptions;
+    }
+  | {
+      readonly task: 'integrity';
+      readonly path: string;
+      readonly busyTimeoutMs: number;
+      readonly options: IntegrityCheckOptions;
+    };
+
+/** A maintenance thread's answer. */
+export type MaintenanceResponse =
+  | { readonly ok: true; readonly result: unknown }
+  | { readonly ok: false; readonly error: StorageErrorJSON };
+
+function runMaintenance(task: MaintenanceTask): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_URL, { workerData: task, execArgv: workerExecArgv() });
+    let settled = false;
+    worker.once('message', (response: MaintenanceResponse) => {
+      settled = true;
+      if (response.ok) resolve(response.result);
+      else reject(storageErrorFromJSON(response.error));
+    });
+    worker.once('error', (error) => {
+      settled = true;
+      reject(
+        new StorageError('io', `${task.task} thread failed: ${error.message}`, { cause: error }),
+      );
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new StorageError('io', `${task.task} thread exited with code ${code}`));
+    });
+  });
+}
+
+/**
+ * Backs up the database file at `source` to `destination` on a maintenance thread: a
+ * consistent `VACUUM INTO` copy, synced, verified, then renamed into place. Safe while
+ * another process or thread writes.
+ *
+ * @example
+ * ```ts
+ * const report = await backupSqliteFile('/data/state.db', '/backups/state-2025-08-17.db');
+ * ```
+ */
+export async function backupSqliteFile(
+  source: string,
+  destination: string,
+  options: BackupOptions = {},
+): Promise<BackupReport> {
+  return (await runMaintenance({ task: 'backup', source, destination, options })) as BackupReport;
+}
+
+/**
+ * Runs {@link checkSqliteIntegrity} on the database file at `path` on a maintenance thread,
+ * with its own read-only connection (safe while a writer writes).
+ *
+ * @example
+ * ```ts
+ * const report = await checkSqliteFileIntegrity('/backups/state.db');
+ * if (!report.ok) console.error(report.problems);
+ * ```
+ */
+export async function checkSqliteFileIntegrity(
+  path: string,
+  options: IntegrityCheckOptions & { readonly busyTimeoutMs?: number } = {},
+): Promise<IntegrityReport> {
+  const { busyTimeoutMs, ...rest } = options;
+  return (await runMaintenance({
+    task: 'integrity',
+    path,
+    busyTimeoutMs: busyTimeoutMs ?? 5000,
+    options: rest,
+  })) as IntegrityReport;
+}

@@ -1,0 +1,359 @@
+import { resolve } from 'node:path';
+
+import { StorageError, migrateToLatest, validateAppendBatch } from '@wirthforge/storage';
+import type {
+  AppendBatchOptions,
+  AppendBatchResult,
+  Database,
+  EventStorage,
+  MigrationReport,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StoredEventRecord,
+  StreamAppend,
+} from '@wirthforge/storage';
+import { Kysely, SqliteDialect } from 'kysely';
+
+import { classifySqliteError, toSqliteStorageError } from './errors.js';
+import { acquireLockFile } from './lock-file.js';
+import type { LockFile } from './lock-file.js';
+import type { BackupOptions, BackupReport } from './sqlite-backup.js';
+import { openConnection, sqliteLibraryVersion } from './sqlite-connection.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+import { SqliteEventReader } from './sqlite-event-reader.js';
+import type { IntegrityCheckOptions, IntegrityReport } from './sqlite-integrity.js';
+import { backupSqliteFile, checkSqliteFileIntegrity } from './sqlite-maintenance.js';
+import { applyReaderPragmas } from './sqlite-pragmas.js';
+import type { SqlitePragmaReport, SynchronousMode } from './sqlite-pragmas.js';
+import { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
+import { assertSupportedSqliteVersion } from './sqlite-version.js';
+import { SqliteWriterClient } from './sqlite-writer-client.js';
+import type { CheckpointMode, CheckpointResult } from './sqlite-writer-protocol.js';
+
+/** Options of {@link openSqliteStorage}. */
+export interface SqliteStorageOptions {
+  /** Database file; created (with its schema) when missing. */
+  readonly path: string;
+  /**
+   * `full` (default): an acknowledged event survives power loss (the WAL is synced at
+   * every commit). `normal`: it survives a process crash; the last commits may be lost
+   * on power loss, in exchange for fewer syncs.
+   */
+  readonly synchronous?: SynchronousMode;
+  /** How long a connection waits on a lock before `busy`, in ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+  /** WAL pages that trigger an automatic PASSIVE checkpoint after a commit (default 1000, about 4 MB). */
+  readonly walAutocheckpointPages?: number;
+  /** Size the WAL is truncated back to after checkpoints, in bytes (default 64 MiB). */
+  readonly journalSizeLimitBytes?: number;
+  /** Period of the checkpoint policy in ms (default 1000; 0 turns the timer off). */
+  readonly checkpointIntervalMs?: number;
+  /** Idle time after the last commit before the WAL is truncated, in ms (default 5000). */
+  readonly idleCheckpointMs?: number;
+  /** Events per read page (default 1000). */
+  readonly readPageSize?: number;
+}
+
+const DEFAULTS = {
+  synchronous: 'full' as SynchronousMode,
+  busyTimeoutMs: 5000,
+  walAutocheckpointPages: 1000,
+  journalSizeLimitBytes: 64 * 1024 * 1024,
+  checkpointIntervalMs: 1000,
+  idleCheckpointMs: 5000,
+  readPageSize: 1000,
+};
+
+function positiveInteger(value: unknown, name: string, allowZero = false): void {
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 0 ||
+    (!allowZero && value === 0)
+  ) {
+    throw new StorageError(
+      'invalid_argument',
+      `options.${name}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`,
+    );
+  }
+}
+
+function resolveOptions(options: SqliteStorageOptions): Required<SqliteStorageOptions> {
+  if (typeof options.path !== 'string' || options.path.length === 0) {
+    throw new StorageError('invalid_argument', 'options.path: expected a database file path');
+  }
+  if (options.path === ':memory:' || options.path.startsWith('file:')) {
+    throw new StorageError(
+      'invalid_argument',
+      'options.path: expected a file path (the writer thread and the readers share the file)',
+    );
+  }
+  const resolved = { ...DEFAULTS, ...stripUndefined(options), path: resolve(options.path) };
+  if (resolved.synchronous !== 'full' && resolved.synchronous !== 'normal') {
+    throw new StorageError(
+      'invalid_argument',
+      `options.synchronous: expected 'full' or 'normal', got ${String(resolved.synchronous)}`,
+    );
+  }
+  positiveInteger(resolved.busyTimeoutMs, 'busyTimeoutMs', true);
+  positiveInteger(resolved.walAutocheckpointPages, 'walAutocheckpointPages');
+  positiveInteger(resolved.journalSizeLimitBytes, 'journalSizeLimitBytes', true);
+  positiveInteger(resolved.checkpointIntervalMs, 'checkpointIntervalMs', true);
+  positiveInteger(resolved.idleCheckpointMs, 'idleCheckpointMs', true);
+  positiveInteger(resolved.readPageSize, 'readPageSize');
+  return resolved;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+async function migrate(path: string, busyTimeoutMs: number): Promise<MigrationReport> {
+  const connection = openConnection(path, { timeout: busyTimeoutMs });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  try {
+    // WAL first, so readers can open the file while the writer holds it.
+    connection.pragma('journal_mode = WAL');
+    connection.pragma('foreign_keys = ON');
+    return await migrateToLatest(db, sqliteSchemaDialect, {
+      database: path,
+      classify: classifySqliteError,
+    });
+  } finally {
+    await db.destroy();
+  }
+}
+
+/**
+ * An {@link EventStorage} on one SQLite file: a writer thread owns the only write
+ * connection; reads use their own read-only connections. Open it with
+ * {@link openSqliteStorage}.
+ */
+export class SqliteStorage implements EventStorage {
+  private closing: Promise<void> | undefined;
+
+  /** @internal Use {@link openSqliteStorage}. */
+  constructor(
+    /** Absolute path of the database file. */
+    readonly path: string,
+    /**
+     * A Kysely instance over a read-only connection, for repositories and ad-hoc queries
+     * (`new SessionRepository(storage.db)`). Writes go through {@link appendBatch}.
+     */
+    readonly db: Kysely<Database>,
+    /** The writer's pragmas, as read back after setting them. */
+    readonly pragmas: SqlitePragmaReport,
+    /** Version of the SQLite library in use. */
+    readonly sqliteVersion: string,
+    /** What opening did to the schema. */
+    readonly migration: MigrationReport,
+    private readonly writer: SqliteWriterClient,
+    private readonly readConnection: SqliteConnection,
+    private readonly reader: SqliteEventReader,
+    private readonly lock: LockFile,
+    private readonly busyTimeoutMs: number,
+  ) {}
+
+  /** Whether {@link close} was called. */
+  get isClosed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  private closedError(): StorageError {
+    return new StorageError('closed', `storage ${this.path} is closed`);
+  }
+
+  /** @internal Throws `closed` after {@link close}. */
+  ensureOpen(): void {
+    if (this.closing !== undefined) throw this.closedError();
+  }
+
+  /** See {@link EventStorage.appendBatch}. Resolves after COMMIT on the writer thread. */
+  appendBatch(
+    appends: readonly StreamAppend[],
+    options?: AppendBatchOptions,
+  ): Promise<AppendBatchResult> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    try {
+      validateAppendBatch(appends, options);
+    } catch (error) {
+      return Promise.reject(toSqliteStorageError(error));
+    }
+    return this.writer.append(appends, options?.writes ?? []);
+  }
+
+  /** See {@link EventStorage.readStream}. */
+  readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<StoredEventRecord> {
+    return this.reader.readStream(stream, options);
+  }
+
+  /** See {@link EventStorage.readAll}. */
+  readAll(options?: ReadAllOptions): AsyncIterable<StoredEventRecord> {
+    return this.reader.readAll(options);
+  }
+
+  /** See {@link EventStorage.streamVersion}. */
+  streamVersion(stream: string): Promise<bigint> {
+    try {
+      return Promise.resolve(BigInt(this.reader.streamVersion(stream)));
+    } catch (error) {
+      return Promise.reject(toSqliteStorageError(error));
+    }
+  }
+
+  /** See {@link EventStorage.headPosition}. */
+  headPosition(): Promise<bigint> {
+    try {
+      return Promise.resolve(BigInt(this.reader.headPosition()));
+    } catch (error) {
+      return Promise.reject(toSqliteStorageError(error));
+    }
+  }
+
+  /**
+   * Runs a WAL checkpoint on the writer thread now (the writer also checkpoints by
+   * itself: PASSIVE while writes flow, TRUNCATE when idle).
+   */
+  checkpoint(mode: CheckpointMode = 'passive'): Promise<CheckpointResult> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    return this.writer.checkpoint(mode);
+  }
+
+  /**
+   * Writes a verified, consistent copy of the database to `destination` while writes go
+   * on (see `backupSqliteFile`). The copy holds exactly positions 1..`headPosition`.
+   *
+   * @example
+   * ```ts
+   * const report = await storage.backup('/backups/state.db');
+   * console.log(report.headPosition, report.bytes);
+   * ```
+   */
+  backup(destination: string, options: BackupOptions = {}): Promise<BackupReport> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    return backupSqliteFile(this.path, destination, {
+      busyTimeoutMs: this.busyTimeoutMs,
+      ...options,
+    });
+  }
+
+  /**
+   * SQLite's `integrity_check` (or `quick_check`) plus the store's own checks: every
+   * event's checksum, position gaps, stream version gaps. Runs on its own thread and
+   * connection, on a consistent snapshot, while writes go on.
+   *
+   * @example
+   * ```ts
+   * const report = await storage.checkIntegrity({ quick: true });
+   * if (!report.ok) for (const p of report.problems) console.error(p.message);
+   * ```
+   */
+  checkIntegrity(options: IntegrityCheckOptions = {}): Promise<IntegrityReport> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    return checkSqliteFileIntegrity(this.path, { busyTimeoutMs: this.busyTimeoutMs, ...options });
+  }
+
+  /**
+   * Lets appends already sent commit, closes the writer (after a final checkpoint) and the
+   * read connections, and releases the lock file. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      let failure: unknown;
+      // Readers first: the writer's connection, closed last, then removes the WAL files.
+      try {
+        this.readConnection.close();
+        await this.db.destroy();
+      } catch (error) {
+        failure = error;
+      }
+      try {
+        await this.writer.close();
+      } catch (error) {
+        failure ??= error;
+      }
+      this.lock.release();
+      if (failure !== undefined) throw toSqliteStorageError(failure, `close ${this.path}`);
+    })();
+    return this.closing;
+  }
+
+  /** @internal Stops the writer thread abruptly, as a crash would. */
+  crashWriterForTesting(): Promise<number> {
+    return this.writer.terminate();
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite event store at `options.path`: checks the SQLite
+ * version, takes the lock file, migrates the schema (refusing a newer one), starts the
+ * writer thread with verified pragmas, and opens the read connections.
+ *
+ * @throws StorageError `version` (SQLite too old, or schema newer than this code),
+ * `locked` (another live process owns the database), `corrupt` (not a database),
+ * `readonly`, `io`, `invalid_argument`.
+ *
+ * @example
+ * ```ts
+ * const storage = await openSqliteStorage({ path: 'state.db' });
+ * await storage.appendBatch([{ stream: 'session-1', expectedVersion: 'no_stream', events }]);
+ * await storage.close();
+ * ```
+ */
+export async function openSqliteStorage(options: SqliteStorageOptions): Promise<SqliteStorage> {
+  const resolved = resolveOptions(options);
+  const sqliteVersion = sqliteLibraryVersion();
+  assertSupportedSqliteVersion(sqliteVersion);
+  const { path } = resolved;
+  const lock = acquireLockFile(path);
+  let writer: SqliteWriterClient | undefined;
+  const connections: SqliteConnection[] = [];
+  try {
+    const migration = await migrate(path, resolved.busyTimeoutMs);
+    const started = await SqliteWriterClient.start({
+      path,
+      pragmas: {
+        synchronous: resolved.synchronous,
+        busyTimeoutMs: resolved.busyTimeoutMs,
+        walAutocheckpointPages: resolved.walAutocheckpointPages,
+        journalSizeLimitBytes: resolved.journalSizeLimitBytes,
+      },
+      checkpointIntervalMs: resolved.checkpointIntervalMs,
+      idleCheckpointMs: resolved.idleCheckpointMs,
+    });
+    writer = started.client;
+    const open = (): SqliteConnection => {
+      const connection = openConnection(path, {
+        readonly: true,
+        fileMustExist: true,
+        timeout: resolved.busyTimeoutMs,
+      });
+      connections.push(connection);
+      applyReaderPragmas(connection, resolved.busyTimeoutMs);
+      return connection;
+    };
+    const readConnection = open();
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: open() }) });
+    const reader = new SqliteEventReader(readConnection, resolved.readPageSize, () =>
+      storage.ensureOpen(),
+    );
+    const storage = new SqliteStorage(
+      path,
+      db,
+      started.ready.pragmas,
+      sqliteVersion,
+      migration,
+      writer,
+      readConnection,
+      reader,
+      lock,
+      resolved.busyTimeoutMs,
+    );
+    return storage;
+  } catch (error) {
+    for (const connection of connections) connection.close();
+    if (writer !== undefined) await writer.close().catch(() => undefined);
+    lock.release();
+    throw toSqliteStorageError(error, `cannot open ${path}`);
+  }
+}

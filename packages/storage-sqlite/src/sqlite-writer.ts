@@ -1,0 +1,635 @@
+/**
+ * The single writer: owns the only write connection, runs every write as one
+ * `BEGIN IMMEDIATE … COMMIT` transaction, assigns positions from an in-memory counter
+ * advanced only after COMMIT, and checks expected versions and event-id idempotency
+ * inside the transaction. Synchronous by design (better-sqlite3 is); it runs on a worker
+ * thread so fsyncs never stall the main thread.
+ */
+import {
+  ConcurrencyError,
+  IdempotencyConflictError,
+  StorageError,
+  eventChecksum,
+  expectedVersionMatches,
+  rowWriteQuery,
+  rowWriteStreams,
+  streamKindOf,
+} from '@wirthforge/storage';
+import type { Database, RowWrite, StreamKind } from '@wirthforge/storage';
+import type { Kysely } from 'kysely';
+
+import { toSqliteStorageError } from './errors.js';
+import { assertParameterOrder, bindable, createSqliteCompiler } from './sqlite-compiler.js';
+import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
+import type {
+  AppendRequest,
+  CheckpointMode,
+  CheckpointResult,
+  EncodedWriteResult,
+} from './sqlite-writer-protocol.js';
+import {
+  FIELDS_PER_EVENT,
+  FIELD_FRAME,
+  FIELD_PAYLOAD_LENGTH,
+  FIELD_SCHEMA_VERSION,
+  FIELD_TIMESTAMP,
+  FIELD_TYPE,
+} from './sqlite-writer-protocol.js';
+
+/** What a committed batch produced (numbers: the main thread turns them into bigints). */
+export interface WriterAppendResult {
+  readonly positions: Float64Array;
+  readonly nextVersions: Float64Array;
+  readonly lastPosition: number;
+  readonly writes: EncodedWriteResult[];
+}
+
+interface StreamEntry {
+  readonly id: number;
+  version: number;
+  /** UTF-8 of the name, encoded once for the row checksums. */
+  readonly nameBytes: Uint8Array;
+}
+
+interface StoredById {
+  position: number;
+  stream_id: number;
+  type_id: number;
+  schema_version: number;
+  timestamp_us: number;
+  frame_id: number | null;
+  payload: Uint8Array;
+}
+
+/** An earlier event of the same append, for in-batch idempotency. */
+interface BatchEvent {
+  readonly stream: number;
+  readonly index: number;
+  readonly payloadOffset: number;
+}
+
+interface Statements {
+  readonly insertEvent: SqliteStatement;
+  /** Inserts unless the event id is taken (then `changes` is 0). */
+  readonly insertEventOnce: SqliteStatement;
+  readonly insertStream: SqliteStatement;
+  readonly updateStreamVersion: SqliteStatement;
+  readonly selectStream: SqliteStatement;
+  readonly insertType: SqliteStatement;
+  readonly selectType: SqliteStatement;
+  readonly selectByEventId: SqliteStatement;
+  readonly begin: SqliteStatement;
+  readonly commit: SqliteStatement;
+  readonly rollback: SqliteStatement;
+}
+
+const MAX_CACHED_WRITE_STATEMENTS = 64;
+
+function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): Statements {
+  const p = (sql: string): SqliteStatement => connection.prepare(sql);
+  // Placeholder values, one distinct value per column, prove the binding order.
+  const payloadMarker = new Uint8Array(0);
+  const eventValues = {
+    position: -1,
+    stream_id: -2,
+    version: -3,
+    type_id: -4,
+    schema_version: -5,
+    timestamp_us: -6,
+    frame_id: -7,
+    event_id: 'event-id',
+    payload: payloadMarker,
+    checksum: -8,
+  };
+  const eventOrder = [-1, -2, -3, -4, -5, -6, -7, 'event-id', payloadMarker, -8];
+  const insertEvent = assertParameterOrder(
+    db.insertInto('events').values(eventValues).compile(),
+    eventOrder,
+    'insert event',
+  );
+  const insertEventOnce = assertParameterOrder(
+    db
+      .insertInto('events')
+      .values(eventValues)
+      .onConflict((oc) => oc.column('event_id').where('event_id', 'is not', null).doNothing())
+      .compile(),
+    eventOrder,
+    'insert event once',
+  );
+  const insertStream = assertParameterOrder(
+    db
+      .insertInto('streams')
+      .values({ id: -1, name: 'name', kind: 'system', version: -2, created_us: -3 })
+      .compile(),
+    [-1, 'name', 'system', -2, -3],
+    'insert stream',
+  );
+  const updateStreamVersion = assertParameterOrder(
+    db.updateTable('streams').set({ version: -1 }).where('id', '=', -2).compile(),
+    [-1, -2],
+    'update stream version',
+  );
+  const selectStream = assertParameterOrder(
+    db.selectFrom('streams').select(['id', 'version']).where('name', '=', 'name').compile(),
+    ['name'],
+    'select stream',
+  );
+  const insertType = assertParameterOrder(
+    db.insertInto('event_types').values({ id: -1, name: 'name' }).compile(),
+    [-1, 'name'],
+    'insert type',
+  );
+  const selectType = assertParameterOrder(
+    db.selectFrom('event_types').select('id').where('name', '=', 'name').compile(),
+    ['name'],
+    'select type',
+  );
+  const selectByEventId = assertParameterOrder(
+    db
+      .selectFrom('events')
+      .select([
+        'position',
+        'stream_id',
+        'type_id',
+        'schema_version',
+        'timestamp_us',
+        'frame_id',
+        'payload',
+      ])
+      .where('event_id', '=', 'event-id')
+      .compile(),
+    ['event-id'],
+    'select by event id',
+  );
+  return {
+    insertEvent: p(insertEvent),
+    insertEventOnce: p(insertEventOnce),
+    insertStream: p(insertStream),
+    updateStreamVersion: p(updateStreamVersion),
+    selectStream: p(selectStream),
+    insertType: p(insertType),
+    selectType: p(selectType).pluck(),
+    selectByEventId: p(selectByEventId),
+    begin: p('BEGIN IMMEDIATE'),
+    commit: p('COMMIT'),
+    rollback: p('ROLLBACK'),
+  };
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** Highest position stored in hot rows or sealed segments. */
+export function readHeadPosition(connection: SqliteConnection): number {
+  const hot = connection.prepare('select max(position) from events').pluck().get() as number | null;
+  const sealed = connection.prepare('select max(last_position) from segments').pluck().get() as
+    number | null;
+  return Math.max(hot ?? 0, sealed ?? 0);
+}
+
+/**
+ * The writer's state machine over one connection.
+ *
+ * @example
+ * ```ts
+ * const writer = new SqliteWriter(connection);
+ * const result = writer.append(encodeAppendRequest(1, appends, []).message);
+ * ```
+ */
+export class SqliteWriter {
+  private readonly statements: Statements;
+  private readonly compiler = createSqliteCompiler();
+  private readonly writeStatements = new Map<string, SqliteStatement>();
+  private readonly streams = new Map<string, StreamEntry>();
+  private readonly types = new Map<string, number>();
+  private readonly typeNameBytes = new Map<string, Uint8Array>();
+  private head: number;
+  private nextStreamId: number;
+  private nextTypeId: number;
+
+  constructor(
+    private readonly connection: SqliteConnection,
+    private readonly now: () => number = () => Date.now() * 1000,
+  ) {
+    this.statements = prepareStatements(connection, this.compiler);
+    this.head = readHeadPosition(connection);
+    this.nextStreamId =
+      ((connection.prepare('select max(id) from streams').pluck().get() as number | null) ?? 0) + 1;
+    this.nextTypeId =
+      ((connection.prepare('select max(id) from event_types').pluck().get() as number | null) ??
+        0) + 1;
+  }
+
+  /** Highest committed position. */
+  get headPosition(): number {
+    return this.head;
+  }
+
+  private loadStream(name: string): StreamEntry | undefined {
+    let entry = this.streams.get(name);
+    if (entry !== undefined) return entry;
+    const row = this.statements.selectStream.get(name) as
+      { id: number; version: number } | undefined;
+    if (row === undefined) return undefined;
+    entry = { id: row.id, version: row.version, nameBytes: Buffer.from(name, 'utf8') };
+    this.streams.set(name, entry);
+    return entry;
+  }
+
+  /** The stream's entry, creating (and inserting) it when it does not exist. */
+  private ensureStream(name: string, kind: StreamKind, touched: string[]): StreamEntry {
+    let entry = this.loadStream(name);
+    if (entry === undefined) {
+      entry = { id: this.nextStreamId++, version: 0, nameBytes: Buffer.from(name, 'utf8') };
+      this.statements.insertStream.run(entry.id, name, kind, 0, this.now());
+      this.streams.set(name, entry);
+      touched.push(name);
+    }
+    return entry;
+  }
+
+  private existingTypeId(name: string): number | undefined {
+    let id = this.types.get(name);
+    if (id !== undefined) return id;
+    id = this.statements.selectType.get(name) as number | undefined;
+    if (id !== undefined) this.types.set(name, id);
+    return id;
+  }
+
+  private encodedTypeName(name: string): Uint8Array {
+    let bytes = this.typeNameBytes.get(name);
+    if (bytes === undefined) {
+      bytes = Buffer.from(name, 'utf8');
+      this.typeNameBytes.set(name, bytes);
+    }
+    return bytes;
+  }
+
+  private ensureType(name: string, newTypes: string[]): number {
+    let id = this.existingTypeId(name);
+    if (id === undefined) {
+      id = this.nextTypeId++;
+      this.statements.insertType.run(id, name);
+      this.types.set(name, id);
+      newTypes.push(name);
+    }
+    return id;
+  }
+
+  /**
+   * Appends one batch in one transaction. Throws a {@link StorageError}; then nothing of
+   * the batch is committed and the caches are as before.
+   */
+  append(request: AppendRequest): WriterAppendResult {
+    const savedStreamId = this.nextStreamId;
+    const savedTypeId = this.nextTypeId;
+    const touched: string[] = [];
+    const newTypes: string[] = [];
+    try {
+      this.statements.begin.run();
+    } catch (error) {
+      throw toSqliteStorageError(error, 'cannot begin the write transaction');
+    }
+    try {
+      const result = this.applyBatch(request, touched, newTypes);
+      this.statements.commit.run();
+      this.head = result.lastPosition;
+      return result;
+    } catch (error) {
+      if (this.connection.inTransaction) {
+        try {
+          this.statements.rollback.run();
+        } catch {
+          // The engine already rolled back (e.g. after SQLITE_FULL); nothing is left open.
+        }
+      }
+      for (const name of touched) this.streams.delete(name);
+      for (const name of newTypes) this.types.delete(name);
+      this.nextStreamId = savedStreamId;
+      this.nextTypeId = savedTypeId;
+      throw toSqliteStorageError(error);
+    }
+  }
+
+  private applyBatch(
+    request: AppendRequest,
+    touched: string[],
+    newTypes: string[],
+  ): WriterAppendResult {
+    const { streams, types, fields, eventIds } = request;
+    const payloads = Buffer.from(request.payloads);
+    const total = fields.length / FIELDS_PER_EVENT;
+    const positions = new Float64Array(total);
+    const nextVersions = new Float64Array(streams.length);
+    const typeIds = new Array<number>(types.length);
+    const typeBytes = new Array<Uint8Array>(types.length);
+    const payloadOffsets = new Float64Array(total);
+    const { insertEvent, insertEventOnce, updateStreamVersion } = this.statements;
+    let position = this.head;
+    let event = 0;
+    let offset = 0;
+
+    for (let s = 0; s < streams.length; s++) {
+      const stream = streams[s]!;
+      const first = event;
+      const end = first + stream.count;
+      event = end;
+      for (let e = first; e < end; e++) {
+        payloadOffsets[e] = offset;
+        offset += fields[e * FIELDS_PER_EVENT + FIELD_PAYLOAD_LENGTH]!;
+      }
+      let entry = this.loadStream(stream.name);
+      const current = entry?.version ?? 0;
+
+      if (!expectedVersionMatches(stream.expected, BigInt(current))) {
+        // Only a batch made entirely of repeats (a retry of an acknowledged write) may
+        // pass a stale expected version; it writes nothing.
+        if (!this.allRepeats(request, payloads, payloadOffsets, s, first, end, entry, positions)) {
+          throw new ConcurrencyError(
+            stream.name,
+            stream.expected === 'any' ? 0n : stream.expected,
+            BigInt(current),
+          );
+        }
+        nextVersions[s] = current;
+        continue;
+      }
+
+      // The expected version holds: insert, letting the unique event-id index find
+      // repeats (one index probe per event instead of a lookup and an insert).
+      let version = current;
+      for (let e = first; e < end; e++) {
+        if (entry === undefined) entry = this.ensureStream(stream.name, stream.kind, touched);
+        const base = e * FIELDS_PER_EVENT;
+        const t = fields[base + FIELD_TYPE]!;
+        let typeId = typeIds[t];
+        if (typeId === undefined) {
+          typeId = this.ensureType(types[t]!, newTypes);
+          typeIds[t] = typeId;
+          typeBytes[t] = this.encodedTypeName(types[t]!);
+        }
+        const pos = position + 1;
+        const schemaVersion = fields[base + FIELD_SCHEMA_VERSION]!;
+        const timestampUs = fields[base + FIELD_TIMESTAMP]!;
+        const frame = fields[base + FIELD_FRAME]!;
+        const frameId = Number.isNaN(frame) ? null : frame;
+        const eventId = eventIds?.[e] ?? null;
+        const start = payloadOffsets[e]!;
+        const payload = payloads.subarray(start, start + fields[base + FIELD_PAYLOAD_LENGTH]!);
+        const checksum = eventChecksum({
+          position: pos,
+          stream: entry.nameBytes,
+          version: version + 1,
+          type: typeBytes[t]!,
+          schemaVersion,
+          timestampUs,
+          frameId,
+          eventId,
+          payload,
+        });
+        const args = [
+          pos,
+          entry.id,
+          version + 1,
+          typeId,
+          schemaVersion,
+          timestampUs,
+          frameId,
+          eventId,
+          payload,
+          checksum,
+        ] as const;
+        if (eventId === null) {
+          insertEvent.run(...args);
+        } else if (insertEventOnce.run(...args).changes === 0) {
+          positions[e] = this.storedRepeat(
+            eventId,
+            entry.id,
+            typeId,
+            schemaVersion,
+            timestampUs,
+            frameId,
+            payload,
+          );
+          continue;
+        }
+        positions[e] = pos;
+        position = pos;
+        version++;
+      }
+      if (version !== current && entry !== undefined) {
+        updateStreamVersion.run(version, entry.id);
+        entry.version = version;
+        if (!touched.includes(stream.name)) touched.push(stream.name);
+      }
+      nextVersions[s] = version;
+    }
+
+    const writes = request.writes.map((write) => this.applyWrite(write, touched));
+    return { positions, nextVersions, lastPosition: position, writes };
+  }
+
+  /**
+   * The position of the stored event `eventId` names, which the insert just collided
+   * with (possibly one inserted earlier in this batch); throws
+   * {@link IdempotencyConflictError} when its content differs.
+   */
+  private storedRepeat(
+    eventId: string,
+    streamId: number,
+    typeId: number,
+    schemaVersion: number,
+    timestampUs: number,
+    frameId: number | null,
+    payload: Uint8Array,
+  ): number {
+    const stored = this.statements.selectByEventId.get(eventId) as StoredById | undefined;
+    if (stored === undefined) {
+      throw new StorageError('io', `event id "${eventId}" collided but cannot be read back`);
+    }
+    const differs = describeDifference({
+      stream: stored.stream_id !== streamId,
+      type: stored.type_id !== typeId,
+      schemaVersion: stored.schema_version !== schemaVersion,
+      timestampUs: stored.timestamp_us !== timestampUs,
+      frameId: stored.frame_id !== frameId,
+      payload: !bytesEqual(stored.payload, payload),
+    });
+    if (differs !== undefined) {
+      const where = stored.position > this.head ? ', earlier in this batch' : '';
+      throw new IdempotencyConflictError(eventId, BigInt(stored.position), `${differs}${where}`);
+    }
+    return stored.position;
+  }
+
+  /**
+   * Whether every event of a stream's append repeats a stored one (filling in their
+   * positions). Checks every event, so a conflicting id is reported even when another
+   * event is new, as the contract orders it: idempotency conflicts before concurrency.
+   */
+  private allRepeats(
+    request: AppendRequest,
+    payloads: Buffer,
+    payloadOffsets: Float64Array,
+    s: number,
+    first: number,
+    end: number,
+    entry: StreamEntry | undefined,
+    positions: Float64Array,
+  ): boolean {
+    let all = end > first;
+    const batchIds = new Map<string, BatchEvent>();
+    for (let e = first; e < end; e++) {
+      const eventId = request.eventIds?.[e] ?? null;
+      if (eventId === null) {
+        all = false;
+        continue;
+      }
+      const prior = this.findRepeat(
+        eventId,
+        request,
+        payloads,
+        e,
+        payloadOffsets[e]!,
+        s,
+        entry,
+        batchIds,
+      );
+      if (prior === undefined) {
+        all = false;
+        batchIds.set(eventId, {
+          stream: s,
+          index: e,
+          payloadOffset: payloadOffsets[e]!,
+        });
+      } else {
+        positions[e] = prior;
+      }
+    }
+    return all;
+  }
+
+  /**
+   * The position of the event this one repeats, undefined when it is new; throws
+   * {@link IdempotencyConflictError} when the id is taken by different content.
+   */
+  private findRepeat(
+    eventId: string,
+    request: AppendRequest,
+    payloads: Buffer,
+    e: number,
+    offset: number,
+    s: number,
+    stream: StreamEntry | undefined,
+    batchIds: Map<string, BatchEvent>,
+  ): number | undefined {
+    const { fields, types } = request;
+    const base = e * FIELDS_PER_EVENT;
+    const type = types[fields[base + FIELD_TYPE]!]!;
+    const schemaVersion = fields[base + FIELD_SCHEMA_VERSION]!;
+    const timestampUs = fields[base + FIELD_TIMESTAMP]!;
+    const frame = fields[base + FIELD_FRAME]!;
+    const length = fields[base + FIELD_PAYLOAD_LENGTH]!;
+    const payload = payloads.subarray(offset, offset + length);
+
+    const earlier = batchIds.get(eventId);
+    if (earlier !== undefined) {
+      const eb = earlier.index * FIELDS_PER_EVENT;
+      const differs = describeDifference({
+        stream: earlier.stream !== s,
+        type: fields[eb + FIELD_TYPE] !== fields[base + FIELD_TYPE],
+        schemaVersion: fields[eb + FIELD_SCHEMA_VERSION] !== schemaVersion,
+        timestampUs: fields[eb + FIELD_TIMESTAMP] !== timestampUs,
+        frameId: !Object.is(fields[eb + FIELD_FRAME], frame),
+        payload: !payloads
+          .subarray(
+            earlier.payloadOffset,
+            earlier.payloadOffset + fields[eb + FIELD_PAYLOAD_LENGTH]!,
+          )
+          .equals(payload),
+      });
+      if (differs !== undefined) {
+        throw new IdempotencyConflictError(eventId, null, differs);
+      }
+      // A repeat of an event that is itself new: not a repeat of anything stored.
+      return undefined;
+    }
+
+    const stored = this.statements.selectByEventId.get(eventId) as StoredById | undefined;
+    if (stored === undefined) return undefined;
+    const differs = describeDifference({
+      stream: stream === undefined || stored.stream_id !== stream.id,
+      type: stored.type_id !== this.existingTypeId(type),
+      schemaVersion: stored.schema_version !== schemaVersion,
+      timestampUs: stored.timestamp_us !== timestampUs,
+      frameId: stored.frame_id !== (Number.isNaN(frame) ? null : frame),
+      payload: !bytesEqual(stored.payload, payload),
+    });
+    if (differs !== undefined) {
+      throw new IdempotencyConflictError(eventId, BigInt(stored.position), differs);
+    }
+    return stored.position;
+  }
+
+  private applyWrite(write: RowWrite, touched: string[]): EncodedWriteResult {
+    for (const name of rowWriteStreams(write)) {
+      this.ensureStream(
+        name,
+        write.kind === 'session.upsert' ? 'session' : streamKindOf(name),
+        touched,
+      );
+    }
+    const compiled = rowWriteQuery(this.compiler, write, (name) => {
+      const entry = this.loadStream(name);
+      if (entry === undefined) throw new StorageError('io', `stream ${name} vanished`);
+      return entry.id;
+    }).compile();
+    let statement = this.writeStatements.get(compiled.sql);
+    if (statement === undefined) {
+      if (this.writeStatements.size >= MAX_CACHED_WRITE_STATEMENTS) this.writeStatements.clear();
+      statement = this.connection.prepare(compiled.sql);
+      this.writeStatements.set(compiled.sql, statement);
+    }
+    const result = statement.run(...bindable(compiled.parameters));
+    const inserts = write.kind === 'audit.insert' || write.kind === 'snapshot.insert';
+    return {
+      changes: result.changes,
+      insertedId: inserts && result.changes > 0 ? result.lastInsertRowid : null,
+    };
+  }
+
+  /** Runs `PRAGMA wal_checkpoint(mode)`; `busyTimeoutMs` bounds how long it may wait. */
+  checkpoint(mode: CheckpointMode, busyTimeoutMs?: number): CheckpointResult {
+    const previous =
+      busyTimeoutMs === undefined
+        ? undefined
+        : (this.connection.pragma('busy_timeout', { simple: true }) as number);
+    if (busyTimeoutMs !== undefined) this.connection.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    try {
+      const row = (
+        this.connection.pragma(`wal_checkpoint(${mode.toUpperCase()})`) as {
+          busy: number;
+          log: number;
+          checkpointed: number;
+        }[]
+      )[0];
+      return {
+        busy: (row?.busy ?? 0) !== 0,
+        logFrames: row?.log ?? 0,
+        checkpointedFrames: row?.checkpointed ?? 0,
+      };
+    } catch (error) {
+      throw toSqliteStorageError(error, `checkpoint (${mode})`);
+    } finally {
+      if (previous !== undefined) this.connection.pragma(`busy_timeout = ${previous}`);
+    }
+  }
+}
+
+function describeDifference(differences: Readonly<Record<string, boolean>>): string | undefined {
+  const names = Object.keys(differences).filter((key) => differences[key]);
+  return names.length === 0
+    ? undefined
+    : `${names.join(', ')} differ${names.length === 1 ? 's' : ''}`;
+}

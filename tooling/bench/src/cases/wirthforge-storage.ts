@@ -1,0 +1,174 @@
+import { encodeEvent } from '@wirthforge/events';
+import { simulateSession, type SimEvent } from '@wirthforge/simulator';
+import type { EventStorage, ExpectedVersion, NewEventRecord } from '@wirthforge/storage';
+import type { SqliteStorage } from '@wirthforge/storage-sqlite';
+import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { chunkEvents, sessionStream } from '../bench-dataset.js';
+import { databaseBytes, removeDatabase } from '../file-size.js';
+import { sizeNote } from './raw-sqlite.js';
+
+/** Appends batches to one stream, one `appendBatch` per batch, each awaited. */
+async function appendAll(
+  storage: EventStorage,
+  stream: string,
+  batches: Iterable<readonly SimEvent[]>,
+): Promise<number> {
+  let expectedVersion: ExpectedVersion = 'no_stream';
+  let events = 0;
+  for (const batch of batches) {
+    const records: NewEventRecord[] = batch.map((event) => encodeEvent(event));
+    const result = await storage.appendBatch([{ stream, expectedVersion, events: records }]);
+    const appended = result.streams[0];
+    if (appended === undefined) throw new Error('appendBatch returned no stream result');
+    expectedVersion = appended.nextExpectedVersion;
+    events += records.length;
+  }
+  return events;
+}
+
+/** Opens the store at its default durability and checks that it is WAL + FULL. */
+async function openStorage(file: string): Promise<SqliteStorage> {
+  // Loaded here, so that a storage package that is not built fails these cases (loudly,
+  // under FAILED) while the baselines still run.
+  const { openSqliteStorage } = await import('@wirthforge/storage-sqlite');
+  const storage = await openSqliteStorage({ path: file });
+  const { journalMode, synchronous } = storage.pragmas;
+  if (journalMode !== 'wal' || synchronous !== 'full') {
+    await storage.close();
+    throw new Error(`storage expected WAL and synchronous=FULL, got ${journalMode}/${synchronous}`);
+  }
+  return storage;
+}
+
+async function countRead(events: AsyncIterable<unknown>): Promise<number> {
+  let count = 0;
+  for await (const _ of events) count++;
+  return count;
+}
+
+const ratio = (name: string, ours: string, theirs: string): DerivedMetric => ({
+  name,
+  unit: 'x',
+  better: 'higher',
+  inputs: [ours, theirs],
+  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
+});
+
+/**
+ * WIRTHFORGE storage (`@wirthforge/storage-sqlite`, default durability: WAL +
+ * `synchronous=FULL`): `storage.append_events_per_s` with one `appendBatch` per batch
+ * (each event encoded with `encodeEvent` inside the timed loop), then
+ * `storage.read_events_per_s` for `readAll` and `storage.read_stream_events_per_s` for
+ * `readStream` over the same file.
+ */
+export const storageCase: BenchCase = {
+  name: 'storage',
+  description: 'WIRTHFORGE storage-sqlite: appendBatch per batch, then readAll and readStream',
+  derived: [
+    ratio('storage.append_ratio_vs_raw', 'storage.append_events_per_s', 'raw.rows_per_s'),
+    ratio('storage.append_vs_emmett', 'storage.append_events_per_s', 'emmett.append_events_per_s'),
+    ratio('storage.read_vs_emmett', 'storage.read_events_per_s', 'emmett.read_events_per_s'),
+  ],
+  async run(ctx) {
+    const file = ctx.tempPath('storage.sqlite');
+    const { batches, stream, eventCount } = ctx.dataset;
+    try {
+      const storage = await openStorage(file);
+      try {
+        const start = performance.now();
+        const appended = await appendAll(storage, stream, batches);
+        const appendMs = performance.now() - start;
+        if (appended !== eventCount)
+          throw new Error(`appended ${appended} of ${eventCount} events`);
+
+        const readAllStart = performance.now();
+        const readAll = await countRead(storage.readAll());
+        const readAllMs = performance.now() - readAllStart;
+        const readStreamStart = performance.now();
+        const readStream = await countRead(storage.readStream(stream));
+        const readStreamMs = performance.now() - readStreamStart;
+        if (readAll !== eventCount || readStream !== eventCount) {
+          throw new Error(
+            `read back ${readAll} (readAll) and ${readStream} (readStream) of ${eventCount} events`,
+          );
+        }
+        return [
+          {
+            name: 'storage.append_events_per_s',
+            value: perSecond(eventCount, appendMs),
+            unit: 'events/s',
+            better: 'higher',
+          },
+          {
+            name: 'storage.read_events_per_s',
+            value: perSecond(readAll, readAllMs),
+            unit: 'events/s',
+            better: 'higher',
+          },
+          {
+            name: 'storage.read_stream_events_per_s',
+            value: perSecond(readStream, readStreamMs),
+            unit: 'events/s',
+            better: 'higher',
+          },
+        ];
+      } finally {
+        await storage.close();
+      }
+    } finally {
+      removeDatabase(file);
+    }
+  },
+};
+
+/**
+ * `storage.bytes_per_event` and `storage.mb_per_hour`: a 60 Hz session of
+ * `sizeMinutes` (one hour by default) written batch by batch, then measured on disk
+ * (database + WAL) after `checkpoint('truncate')`.
+ */
+export const storageSizeCase: BenchCase = {
+  name: 'storage-size',
+  description: 'WIRTHFORGE storage-sqlite: bytes on disk of a simulated 60 Hz session',
+  once: true,
+  async run(ctx) {
+    const { sizeMinutes, seed, batchSize } = ctx.options;
+    const file = ctx.tempPath('storage-size.sqlite');
+    try {
+      const session = simulateSession({ seed, durationSeconds: sizeMinutes * 60 });
+      const storage = await openStorage(file);
+      let events: number;
+      let bytes: number;
+      try {
+        events = await appendAll(
+          storage,
+          sessionStream(session.sessionId),
+          chunkEvents(session, batchSize),
+        );
+        const checkpoint = await storage.checkpoint('truncate');
+        if (checkpoint.busy)
+          throw new Error('checkpoint(TRUNCATE) could not finish: the WAL is busy');
+        bytes = databaseBytes(file).total;
+      } finally {
+        await storage.close();
+      }
+      return [
+        {
+          name: 'storage.bytes_per_event',
+          value: bytes / events,
+          unit: 'B/event',
+          better: 'lower',
+          note: sizeNote(sizeMinutes, events, bytes, false),
+        },
+        {
+          name: 'storage.mb_per_hour',
+          value: (bytes * 60) / sizeMinutes / 1e6,
+          unit: 'MB/h',
+          better: 'lower',
+          note: sizeNote(sizeMinutes, events, bytes),
+        },
+      ];
+    } finally {
+      removeDatabase(file);
+    }
+  },
+};
