@@ -13,6 +13,18 @@ describe('buildDataset', () => {
     expect(dataset.stream).toBe(`session-${dataset.sessionId}`);
   });
 
+  it('holds the same events again with an event id on every one', () => {
+    const dataset = buildDataset({ seed: 4, batches: 30, batchSize: 60 });
+    const plain = dataset.batches.flat();
+    const allIds = dataset.batchesAllIds.flat();
+    expect(allIds).toHaveLength(plain.length);
+    expect(allIds.every((e) => typeof e.event_id === 'string')).toBe(true);
+    expect(plain.some((e) => e.event_id === undefined)).toBe(true);
+    expect(allIds.map(({ event_id: _, ...rest }) => rest)).toEqual(
+      plain.map(({ event_id: _, ...rest }) => rest),
+    );
+  });
+
   it('is the same for the same seed', () => {
     const a = buildDataset({ seed: 9, batches: 5, batchSize: 60 });
     const b = buildDataset({ seed: 9, batches: 5, batchSize: 60 });

@@ -6,8 +6,13 @@ export interface BenchDataset {
   readonly sessionId: string;
   /** The stream the events are appended to (one stream per session). */
   readonly stream: string;
-  /** `batches` batches of `batchSize` events, in session order. */
+  /**
+   * `batches` batches of `batchSize` events, in session order. Discrete events carry an
+   * `event_id`, the high-rate telemetry does not (the simulator's default).
+   */
   readonly batches: readonly (readonly SimEvent[])[];
+  /** The same events with an `event_id` on every one, for the cost of idempotency. */
+  readonly batchesAllIds: readonly (readonly SimEvent[])[];
   readonly eventCount: number;
 }
 
@@ -52,20 +57,26 @@ export function buildDataset(options: {
   const { seed, batches, batchSize } = options;
   const wanted = batches * batchSize;
   // At least one energy update per frame, so this many seconds always suffice.
-  const session = simulateSession({ seed, durationSeconds: Math.ceil(wanted / 60) + 1 });
-  const out: SimEvent[][] = [];
-  for (const batch of chunkEvents(session, batchSize)) {
-    if (out.length === batches) break;
-    if (batch.length === batchSize) out.push(batch);
-  }
-  if (out.length !== batches) {
-    throw new Error(`simulated session produced ${out.length} of ${batches} batches`);
-  }
+  const durationSeconds = Math.ceil(wanted / 60) + 1;
+  const session = simulateSession({ seed, durationSeconds });
+  const allIds = simulateSession({ seed, durationSeconds, eventIds: 'all' });
+  const take = (frames: Iterable<SimFrame>): SimEvent[][] => {
+    const out: SimEvent[][] = [];
+    for (const batch of chunkEvents(frames, batchSize)) {
+      if (out.length === batches) break;
+      if (batch.length === batchSize) out.push(batch);
+    }
+    if (out.length !== batches) {
+      throw new Error(`simulated session produced ${out.length} of ${batches} batches`);
+    }
+    return out;
+  };
   return {
     seed,
     sessionId: session.sessionId,
     stream: sessionStream(session.sessionId),
-    batches: out,
+    batches: take(session),
+    batchesAllIds: take(allIds),
     eventCount: wanted,
   };
 }

@@ -38,6 +38,11 @@ export {
   DEFAULT_MODELS,
   DEFAULT_START_TIME_MS,
   SIMULATED_APP_VERSION,
+  TELEMETRY_TYPES,
   simulateSession,
 } from './simulate-session.js';
-export type { SimulatedSession, SimulateSessionOptions } from './simulate-session.js';
+export type {
+  EventIdPolicy,
+  SimulatedSession,
+  SimulateSessionOptions,
+} from './simulate-session.js';

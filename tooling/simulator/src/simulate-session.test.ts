@@ -7,7 +7,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { collectEvents } from './collect-events.js';
 import { SIM_EVENT_TYPES, type SimEvent, type SimFrame } from './sim-event.js';
-import { DEFAULT_MODELS, simulateSession } from './simulate-session.js';
+import { DEFAULT_MODELS, TELEMETRY_TYPES, simulateSession } from './simulate-session.js';
 
 const TWO_MODELS = ['ollama/llama3.2:3b', 'ollama/mistral:7b'];
 
@@ -182,7 +182,7 @@ describe('simulateSession', () => {
   });
 
   it('uses valid, unique ids and ids with ":" and "/" for models', () => {
-    const events = collectEvents({ seed: 23, durationSeconds: 10 });
+    const events = collectEvents({ seed: 23, durationSeconds: 10, eventIds: 'all' });
     expect(new Set(events.map((e) => e.event_id)).size).toBe(events.length);
     for (const event of events) {
       expect(isSessionId(event.session_id)).toBe(true);
@@ -190,6 +190,19 @@ describe('simulateSession', () => {
     expect(byType(events, 'energy.update')[0]?.data.model_id).toBe('ollama/llama3.2:3b');
     const bare = collectEvents({ seed: 23, durationSeconds: 1, eventIds: false });
     expect(bare.every((e) => e.event_id === undefined)).toBe(true);
+  });
+
+  it('gives ids to discrete events only by default, not to the high-rate telemetry', () => {
+    const events = collectEvents({ seed: 23, durationSeconds: 10 });
+    const withId = events.filter((e) => e.event_id !== undefined);
+    expect(withId.length).toBeGreaterThan(0);
+    for (const event of events) {
+      expect(event.event_id === undefined).toBe(TELEMETRY_TYPES.has(event.type));
+    }
+    expect(new Set(withId.map((e) => e.event_id)).size).toBe(withId.length);
+    expect(() => collectEvents({ seed: 1, durationSeconds: 1, eventIds: 'some' as never })).toThrow(
+      RangeError,
+    );
   });
 
   it('hashes tokens in privacy mode', () => {

@@ -16,8 +16,13 @@ export interface SimulateSessionOptions {
   readonly models?: readonly string[];
   /** Frames per second, an integer in 1..120. Default 60. */
   readonly fps?: number;
-  /** Give every event an `event_id` (`<session_id>:<sequence>`). Default true. */
-  readonly eventIds?: boolean;
+  /**
+   * Which events carry an `event_id` (`<session_id>:<sequence>`): `'discrete'` (default)
+   * gives one to every event except the high-rate telemetry (`energy.update`, `ai.output`,
+   * `health.heartbeat`), as a producer does that retries only what must not be lost;
+   * `'all'` (or `true`) gives one to every event; `'none'` (or `false`) to none.
+   */
+  readonly eventIds?: EventIdPolicy | boolean;
   /** Privacy mode: `ai.output` carries `token_hash` instead of the token text. Default false. */
   readonly privacy?: boolean;
 }
@@ -36,6 +41,16 @@ export interface SimulatedSession extends Iterable<SimFrame> {
   readonly frameCount: number;
   readonly models: readonly string[];
 }
+
+/** Which events of a simulated session carry an `event_id`. */
+export type EventIdPolicy = 'all' | 'discrete' | 'none';
+
+/** The high-rate telemetry types that carry no `event_id` under the `'discrete'` policy. */
+export const TELEMETRY_TYPES: ReadonlySet<string> = new Set([
+  'energy.update',
+  'ai.output',
+  'health.heartbeat',
+]);
 
 /** Default start of a simulated session: 2025-08-17T19:48:00Z, as in the reference audit log. */
 export const DEFAULT_START_TIME_MS = 1_755_460_080_000;
@@ -80,7 +95,7 @@ interface SessionConfig {
   readonly fps: number;
   readonly frameCount: number;
   readonly models: readonly string[];
-  readonly eventIds: boolean;
+  readonly eventIds: EventIdPolicy;
   readonly privacy: boolean;
 }
 
@@ -122,9 +137,17 @@ function resolveConfig(options: SimulateSessionOptions): SessionConfig {
     fps,
     frameCount: Math.max(1, Math.round(durationSeconds * fps)),
     models,
-    eventIds: options.eventIds ?? true,
+    eventIds: resolveEventIdPolicy(options.eventIds),
     privacy: options.privacy ?? false,
   };
+}
+
+function resolveEventIdPolicy(policy: EventIdPolicy | boolean | undefined): EventIdPolicy {
+  if (policy === undefined) return 'discrete';
+  if (policy === true) return 'all';
+  if (policy === false) return 'none';
+  if (policy === 'all' || policy === 'discrete' || policy === 'none') return policy;
+  throw new RangeError(`eventIds must be 'all', 'discrete' or 'none', got ${String(policy)}`);
 }
 
 /** Word pieces an answer is made of: words with their leading space, and punctuation. */
@@ -241,7 +264,10 @@ function* generateFrames(config: SessionConfig): Generator<SimFrame, void, undef
         timestamp: toIsoMicros(timestampUs),
         type,
         ...(frameBound ? { frame_id: k } : {}),
-        ...(config.eventIds ? { event_id: `${sessionId}:${sequence}` } : {}),
+        ...(config.eventIds === 'all' ||
+        (config.eventIds === 'discrete' && !TELEMETRY_TYPES.has(type))
+          ? { event_id: `${sessionId}:${sequence}` }
+          : {}),
         data,
       } as Extract<SimEvent, { type: T }>;
       sequence++;

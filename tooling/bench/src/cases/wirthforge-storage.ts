@@ -66,6 +66,11 @@ export const storageCase: BenchCase = {
   description: 'WIRTHFORGE storage-sqlite: appendBatch per batch, then readAll and readStream',
   derived: [
     ratio('storage.append_ratio_vs_raw', 'storage.append_events_per_s', 'raw.rows_per_s'),
+    ratio(
+      'storage.append_ratio_vs_raw_all_ids',
+      'storage.append_events_per_s_all_ids',
+      'raw.rows_per_s',
+    ),
     ratio('storage.append_vs_emmett', 'storage.append_events_per_s', 'emmett.append_events_per_s'),
     ratio('storage.read_vs_emmett', 'storage.read_events_per_s', 'emmett.read_events_per_s'),
   ],
@@ -92,10 +97,30 @@ export const storageCase: BenchCase = {
             `read back ${readAll} (readAll) and ${readStream} (readStream) of ${eventCount} events`,
           );
         }
+        const allIdsFile = ctx.tempPath('storage-all-ids.sqlite');
+        let allIdsMs: number;
+        try {
+          const allIdsStorage = await openStorage(allIdsFile);
+          try {
+            const allIdsStart = performance.now();
+            await appendAll(allIdsStorage, stream, ctx.dataset.batchesAllIds);
+            allIdsMs = performance.now() - allIdsStart;
+          } finally {
+            await allIdsStorage.close();
+          }
+        } finally {
+          removeDatabase(allIdsFile);
+        }
         return [
           {
             name: 'storage.append_events_per_s',
             value: perSecond(eventCount, appendMs),
+            unit: 'events/s',
+            better: 'higher',
+          },
+          {
+            name: 'storage.append_events_per_s_all_ids',
+            value: perSecond(eventCount, allIdsMs),
             unit: 'events/s',
             better: 'higher',
           },
