@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { STATE_ERROR_CODES, StateError, invalidArgument, isStateError } from './errors.js';
+import {
+  InvalidEventError,
+  STATE_ERROR_CODES,
+  StateError,
+  invalidArgument,
+  isInvalidEventError,
+  isStateError,
+} from './errors.js';
 
 describe('StateError', () => {
   it('carries its code, name, cause and retryable', () => {
@@ -13,6 +20,29 @@ describe('StateError', () => {
     expect(error.retryable).toBe(false);
     expect(new StateError('invalid_argument', 'x', { retryable: true }).retryable).toBe(true);
     expect('cause' in new StateError('invalid_argument', 'x')).toBe(false);
+  });
+
+  it('is retryable only for exhausted session ids', () => {
+    for (const code of STATE_ERROR_CODES) {
+      expect(new StateError(code, code).retryable).toBe(code === 'session_ids_exhausted');
+    }
+  });
+
+  it('lists the issues of invalid events with their index', () => {
+    const issues = [
+      { index: 2, path: '/data/energy', keyword: 'minimum' as const, message: 'must be >= 0' },
+      { index: 4, path: '/session_id', keyword: 'stream' as const, message: 'must be x' },
+    ];
+    const error = new InvalidEventError('session-x', issues);
+    expect(error.name).toBe('InvalidEventError');
+    expect(error.code).toBe('invalid_event');
+    expect(error.issues).toBe(issues);
+    expect(error.message).toBe(
+      'stream "session-x": events[2]/data/energy must be >= 0; events[4]/session_id must be x',
+    );
+    expect(isInvalidEventError(error)).toBe(true);
+    expect(isStateError(error, 'invalid_event')).toBe(true);
+    expect(isInvalidEventError(new StateError('invalid_event', 'no issues'))).toBe(false);
   });
 
   it('names the argument in invalid_argument errors', () => {

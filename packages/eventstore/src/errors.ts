@@ -1,7 +1,10 @@
 /**
- * Every failure of `@wirthforge/eventstore` is a {@link StateError} with a `code` from
- * {@link StateErrorCode}.
+ * Every failure of `@wirthforge/eventstore` itself is a {@link StateError} with a `code`
+ * from {@link StateErrorCode}. Failures of the storage underneath (concurrency,
+ * idempotency conflicts, I/O) reach the caller as the storage's own `StorageError`s,
+ * re-exported by this package.
  */
+import type { EventsErrorCode, ValidationKeyword } from '@wirthforge/events';
 
 /**
  * What went wrong, in terms a caller can act on.
@@ -13,14 +16,34 @@
  *   hashed nor stored.
  * - `projection_failed`: a projection threw while evolving its state; the error names
  *   the projection, the event's position and type, and carries the original as `cause`.
+ * - `invalid_event`: events handed to the store failed validation or cannot be stored;
+ *   an {@link InvalidEventError} lists every problem with the index of its event.
+ * - `closed`: the store, or the subscription, was closed.
+ * - `session_not_found`: no session has that id.
+ * - `session_ended`: the session already ended.
+ * - `session_ids_exhausted`: every session id of the current second is taken (1000 per
+ *   second); retryable, the next second has fresh ones.
  */
-export type StateErrorCode = 'invalid_argument' | 'unencodable_state' | 'projection_failed';
+export type StateErrorCode =
+  | 'invalid_argument'
+  | 'unencodable_state'
+  | 'projection_failed'
+  | 'invalid_event'
+  | 'closed'
+  | 'session_not_found'
+  | 'session_ended'
+  | 'session_ids_exhausted';
 
 /** Every code, in a stable order (for exhaustive checks and tests). */
 export const STATE_ERROR_CODES: readonly StateErrorCode[] = [
   'invalid_argument',
   'unencodable_state',
   'projection_failed',
+  'invalid_event',
+  'closed',
+  'session_not_found',
+  'session_ended',
+  'session_ids_exhausted',
 ];
 
 const CODE_SET: ReadonlySet<string> = new Set(STATE_ERROR_CODES);
@@ -55,15 +78,16 @@ export class StateError extends Error {
   /** What went wrong. */
   readonly code: StateErrorCode;
   /**
-   * Whether repeating the same call may succeed. `false` for every code of this module:
-   * each is about the input or the projection's code, which a retry does not change.
+   * Whether repeating the same call may succeed: `true` for `session_ids_exhausted`
+   * only; every other code is about the input, the projection's code or the store's
+   * state, which a retry does not change.
    */
   readonly retryable: boolean;
 
   constructor(code: StateErrorCode, message: string, options: StateErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
-    this.retryable = options.retryable ?? false;
+    this.retryable = options.retryable ?? code === 'session_ids_exhausted';
     Object.defineProperty(this, STATE_ERROR_BRAND, { value: true });
   }
 }
@@ -89,4 +113,67 @@ export function isStateError(error: unknown, code?: StateErrorCode): error is St
 /** Shortcut for an `invalid_argument` error; `where` names the argument, e.g. `options.maxEntries`. */
 export function invalidArgument(where: string, problem: string): StateError {
   return new StateError('invalid_argument', `${where}: ${problem}`);
+}
+
+/** One problem of one event of a batch, as {@link InvalidEventError} lists it. */
+export interface EventIssue {
+  /** Index of the event in the batch handed to the store (0 for the first). */
+  readonly index: number;
+  /** JSON Pointer (RFC 6901) to the offending value in the event; `''` is the event. */
+  readonly path: string;
+  /**
+   * What failed: a JSON Schema keyword or `unknown_type` (validation), `stream` (the
+   * event's `session_id` is not the session its stream belongs to), or the codec's
+   * error code (`invalid_string`, `invalid_timestamp`, `encode_failed`, …).
+   */
+  readonly keyword: ValidationKeyword | 'stream' | EventsErrorCode;
+  /** What is wrong, in words, without the offending value (it may be private text). */
+  readonly message: string;
+}
+
+/**
+ * Events handed to the store were refused before anything was written: every problem
+ * of every bad event, each with the index of its event in the batch and the JSON
+ * Pointer of the value. Code `invalid_event`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.appendToStream(stream, events);
+ * } catch (error) {
+ *   if (isInvalidEventError(error)) {
+ *     for (const issue of error.issues) console.warn(issue.index, issue.path, issue.message);
+ *   }
+ * }
+ * ```
+ */
+export class InvalidEventError extends StateError {
+  override readonly name: string = 'InvalidEventError';
+  /** The stream the events were for. */
+  readonly stream: string;
+  /** Every problem found, by event index, then in the order the validator found them. */
+  readonly issues: readonly EventIssue[];
+
+  constructor(stream: string, issues: readonly EventIssue[], options: StateErrorOptions = {}) {
+    const shown = issues
+      .slice(0, 3)
+      .map((issue) => `events[${issue.index}]${issue.path} ${issue.message}`)
+      .join('; ');
+    const more = issues.length > 3 ? ` (and ${issues.length - 3} more)` : '';
+    super('invalid_event', `stream "${stream}": ${shown}${more}`, options);
+    this.stream = stream;
+    this.issues = issues;
+  }
+}
+
+/** Whether `error` is an {@link InvalidEventError} (by brand and code). */
+export function isInvalidEventError(error: unknown): error is InvalidEventError {
+  return (
+    isStateError(error, 'invalid_event') && Array.isArray((error as { issues?: unknown }).issues)
+  );
+}
+
+/** The error every call on a closed store or subscription rejects with. */
+export function closedError(what: string): StateError {
+  return new StateError('closed', `${what} is closed`);
 }

@@ -1,10 +1,58 @@
 export {
+  InvalidEventError,
   STATE_ERROR_CODES,
   StateError,
+  isInvalidEventError,
   isStateError,
+  type EventIssue,
   type StateErrorCode,
   type StateErrorOptions,
 } from './errors.js';
+export {
+  createEventStore,
+  type AggregateStreamOptions,
+  type AggregateStreamResult,
+  type AppendToStreamOptions,
+  type AppendToStreamResult,
+  type Clock,
+  type CommitBatchOptions,
+  type CommitResult,
+  type EndSessionOptions,
+  type EventStore,
+  type EventStoreOptions,
+  type OpenSession,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RebuildReport,
+  type SessionHandle,
+  type StartSessionOptions,
+  type Transaction,
+  type TransactionResult,
+} from './event-store.js';
+export {
+  prepareAppend,
+  sessionIdOfStream,
+  type AppendableEvent,
+  type PrepareAppendOptions,
+  type PreparedAppend,
+} from './prepare-append.js';
+export { collect, type EventIterable } from './event-iterable.js';
+export type { StoreRecord } from './store-record.js';
+export type { EventFilter, SubscribeOptions, Subscription } from './store-subscription.js';
+// Storage's errors, as the store's operations reject with them.
+export {
+  ConcurrencyError,
+  IdempotencyConflictError,
+  StorageError,
+  isConcurrencyError,
+  isIdempotencyConflictError,
+  isStorageError,
+  type ExpectedVersion,
+  type NewEventRecord,
+  type RowWrite,
+  type RowWriteResult,
+  type StorageErrorCode,
+} from '@wirthforge/storage';
 export {
   defineProjection,
   evolve,

@@ -115,3 +115,4 @@ export { SnapshotRepository } from './repositories/snapshot-repository.js';
 export type { LatestSnapshotOptions, SnapshotInfo } from './repositories/snapshot-repository.js';
 export { UserRepository } from './repositories/user-repository.js';
 export type { UserRecord } from './repositories/user-repository.js';
+export { createMemoryStorage, type MemoryStorage } from './memory-storage.js';

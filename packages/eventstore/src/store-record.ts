@@ -1,0 +1,59 @@
+import {
+  decodeEvent,
+  tryParseStreamName,
+  type EventRecord,
+  type UpcasterRegistry,
+} from '@wirthforge/events';
+import type { StoredEventRecord } from '@wirthforge/storage';
+import type { ProjectionEvent, RecordedEvent } from './projection.js';
+
+/**
+ * An event as the store reads it back: decoded and brought up to the current schema
+ * version, with its global position, its version in its stream and the stream's name.
+ * It is a {@link RecordedEvent}, so folds take it as it is; `position` doubles as the
+ * checkpoint of a subscription.
+ */
+export interface StoreRecord<E extends ProjectionEvent = ProjectionEvent> extends RecordedEvent<E> {
+  /** Name of the stream the event is in. */
+  readonly stream: string;
+}
+
+/**
+ * Decodes stored records, remembering the session id of the last stream seen (reads
+ * come in runs of one stream), so a replay parses each stream name once.
+ */
+export class RecordDecoder {
+  #stream: string | undefined;
+  #sessionId: string | undefined;
+
+  constructor(private readonly upcasters: UpcasterRegistry | undefined) {}
+
+  /** The session id a stream's events leave out of their payload, if any. */
+  sessionIdOf(stream: string): string | undefined {
+    if (stream !== this.#stream) {
+      const parsed = tryParseStreamName(stream);
+      this.#stream = stream;
+      this.#sessionId = parsed?.kind === 'session' ? parsed.sessionId : undefined;
+    }
+    return this.#sessionId;
+  }
+
+  /** The event of a record, upcast. */
+  event(stream: string, record: EventRecord): ProjectionEvent {
+    const sessionId = this.sessionIdOf(stream);
+    return decodeEvent(record, {
+      ...(sessionId === undefined ? {} : { sessionId }),
+      ...(this.upcasters === undefined ? {} : { upcasters: this.upcasters }),
+    });
+  }
+
+  /** A stored record as a {@link StoreRecord}. */
+  record(stored: StoredEventRecord): StoreRecord {
+    return {
+      event: this.event(stored.stream, stored),
+      position: stored.position,
+      version: stored.version,
+      stream: stored.stream,
+    };
+  }
+}
