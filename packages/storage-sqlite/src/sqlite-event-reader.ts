@@ -4,6 +4,7 @@
  * WAL, and the writer never waits for readers.
  */
 import {
+  StorageError,
   resolveReadAllOptions,
   resolveReadStreamOptions,
   validateReadAllOptions,
@@ -23,39 +24,27 @@ import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
 import { readHeadPosition } from './sqlite-writer.js';
 
-interface EventRowOut {
-  position: number;
-  stream: string;
-  version: number;
-  type: string;
-  schema_version: number;
-  timestamp_us: number;
-  frame_id: number | null;
-  event_id: string | null;
-  payload: Uint8Array;
-}
+/** A row as the driver returns it in raw mode, in {@link SqliteEventReader.selectEvents} order. */
+type EventRowOut = [
+  position: number,
+  streamId: number,
+  version: number,
+  typeId: number,
+  schemaVersion: number,
+  timestampUs: number,
+  frameId: number | null,
+  eventId: string | null,
+  payload: Uint8Array,
+];
+
+const POSITION = 0;
+const VERSION = 2;
 
 const MAX_CACHED_STATEMENTS = 32;
 
 /** Lets other work run between pages: a long read must not starve the event loop. */
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-function toRecord(row: EventRowOut): StoredEventRecord {
-  const payload = row.payload;
-  return {
-    position: BigInt(row.position),
-    stream: row.stream,
-    version: BigInt(row.version),
-    type: row.type,
-    schemaVersion: row.schema_version,
-    timestampUs: row.timestamp_us,
-    frameId: row.frame_id,
-    eventId: row.event_id,
-    // A plain Uint8Array view of the driver's buffer (no copy).
-    payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
-  };
 }
 
 /**
@@ -72,31 +61,73 @@ export class SqliteEventReader {
     private readonly ensureOpen: () => void,
   ) {}
 
+  // Stream and type names by id. Rows carry the ids (no join per row, and one string
+  // per stream or type instead of one per row); ids are never reused, so entries never
+  // go stale, and an id not seen yet is looked up once.
+  private readonly streamNames = new Map<number, string>();
+  private readonly typeNames = new Map<number, string>();
+
+  private statement(sql: string): SqliteStatement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
+      statement = this.connection.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   private run(compiled: { sql: string; parameters: readonly unknown[] }): EventRowOut[] {
     this.ensureOpen();
     try {
-      let statement = this.statements.get(compiled.sql);
-      if (statement === undefined) {
-        if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-        statement = this.connection.prepare(compiled.sql);
-        this.statements.set(compiled.sql, statement);
-      }
-      return statement.all(...bindable(compiled.parameters)) as EventRowOut[];
+      return this.statement(compiled.sql)
+        .raw(true)
+        .all(...bindable(compiled.parameters)) as EventRowOut[];
     } catch (error) {
       throw toSqliteStorageError(error, 'read');
     }
   }
 
+  private nameOf(table: 'streams' | 'event_types', names: Map<number, string>, id: number): string {
+    let name = names.get(id);
+    if (name === undefined) {
+      const sql = `select name from ${table} where id = ?`;
+      name = this.statement(sql).raw(false).pluck(true).get(id) as string | undefined;
+      if (name === undefined) {
+        throw new StorageError(
+          'corrupt',
+          `event row names ${table} id ${id}, which does not exist`,
+        );
+      }
+      names.set(id, name);
+    }
+    return name;
+  }
+
+  private toRecord(row: EventRowOut): StoredEventRecord {
+    const payload = row[8];
+    return {
+      position: BigInt(row[POSITION]),
+      stream: this.nameOf('streams', this.streamNames, row[1]),
+      version: BigInt(row[VERSION]),
+      type: this.nameOf('event_types', this.typeNames, row[3]),
+      schemaVersion: row[4],
+      timestampUs: row[5],
+      frameId: row[6],
+      eventId: row[7],
+      // A plain Uint8Array view of the driver's buffer (no copy).
+      payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+    };
+  }
+
   private selectEvents() {
     return this.compiler
       .selectFrom('events as e')
-      .innerJoin('streams as s', 's.id', 'e.stream_id')
-      .innerJoin('event_types as t', 't.id', 'e.type_id')
       .select([
         'e.position',
-        's.name as stream',
+        'e.stream_id',
         'e.version',
-        't.name as type',
+        'e.type_id',
         'e.schema_version',
         'e.timestamp_us',
         'e.frame_id',
@@ -161,10 +192,10 @@ export class SqliteEventReader {
         .orderBy('e.version', backwards ? 'desc' : 'asc')
         .limit(limit);
       const rows = this.run(query.compile());
-      for (const r of rows) yield toRecord(r);
+      for (const r of rows) yield this.toRecord(r);
       remaining -= rows.length;
       if (rows.length < limit) return;
-      const last = rows[rows.length - 1]!.version;
+      const last = rows[rows.length - 1]![VERSION];
       if (backwards) hi = last - 1;
       else lo = last + 1;
     }
@@ -206,10 +237,10 @@ export class SqliteEventReader {
         );
       }
       const rows = this.run(query.orderBy('e.position').limit(limit).compile());
-      for (const r of rows) yield toRecord(r);
+      for (const r of rows) yield this.toRecord(r);
       remaining -= rows.length;
       if (rows.length < limit) return;
-      lo = rows[rows.length - 1]!.position + 1;
+      lo = rows[rows.length - 1]![POSITION] + 1;
     }
   }
 }
