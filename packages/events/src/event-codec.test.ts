@@ -51,17 +51,38 @@ describe('encodeEvent', () => {
       eventId: 'evt_001',
       payload: expect.any(Uint8Array) as unknown,
     });
-    expect(decodeValue(encoded.payload)).toStrictEqual({ data: update.data });
+    // Positional: format 1, every field present (7 bits), the values in layout order.
+    expect(decodeValue(encoded.payload)).toStrictEqual([
+      1,
+      0b111_1111,
+      4.2,
+      847.3,
+      'ollama/llama2:7b',
+      60,
+      12.3,
+      0.847,
+      23,
+    ]);
   });
 
   it('writes the same bytes for the same event, whatever was encoded before (stable wire format)', () => {
+    // The README's wire format example, byte for byte.
     const golden =
-      '81a46461746187a6656e65726779cb4010cccccccccccdab616363756d756c61746f72cb408a7a6666666666a86d6f64656c5f6964b06f6c6c616d612f6c6c616d61323a3762a3667073' +
-      '3cb16672616d655f6275646765745f75736564cb40289999999999' +
-      '9aaf646976657273697479' +
-      '5f696e646578cb3feb1a9fbe76c8b4ab746f6b656e5f636f756e7417';
+      '99017f' +
+      'cb4010cccccccccccd' +
+      'cb408a7a6666666666' +
+      'b06f6c6c616d612f6c6c616d61323a3762' +
+      '3c' +
+      'cb402899999999999a' +
+      'cb3feb1a9fbe76c8b4' +
+      '17';
     expect(hex(encodeEvent(update).payload)).toBe(golden);
     encodeValue({ unrelated: ['state', 1, -0] });
+    encodeEvent({
+      ...update,
+      type: 'energy.peak',
+      data: { energy: 1, threshold: 2, model_id: 'm' },
+    });
     expect(hex(encodeEvent(update).payload)).toBe(golden);
   });
 
@@ -200,7 +221,8 @@ describe('decodeEvent', () => {
 
   it('leaves the session id out of the payload unless asked to keep it', () => {
     const plain = encodeEvent(update);
-    expect(decodeValue(plain.payload)).not.toHaveProperty('session_id');
+    expect(decodeValue(plain.payload)).toHaveLength(9);
+    expect(hex(plain.payload)).not.toContain(hex(Buffer.from(SESSION)));
     expect(
       isEventsError(
         errorOf(() => decodeEvent(plain)),
@@ -209,7 +231,7 @@ describe('decodeEvent', () => {
     ).toBe(true);
 
     const kept = encodeEvent(update, { includeSessionId: true });
-    expect(decodeValue(kept.payload)).toHaveProperty('session_id', SESSION);
+    expect((decodeValue(kept.payload) as unknown[]).at(-1)).toStrictEqual({ session_id: SESSION });
     expect(decodeEvent(kept)).toStrictEqual(update);
     expect(decodeEvent(kept, { sessionId: '20990101T000000Z_000' })).toStrictEqual(update);
   });
@@ -268,7 +290,7 @@ describe('decodeEvent', () => {
     });
   });
 
-  it('refuses payloads that are not maps or that repeat a column', () => {
+  it('refuses payloads in neither format, or that repeat a column', () => {
     const base: EncodedEvent = encodeEvent(update);
     for (const payload of [
       encodeValue([1, 2]),

@@ -2,7 +2,9 @@ import { EventsError } from './errors.js';
 import { isKnownEventType, type EventEnvelope, type WirthforgeEvent } from './event-schemas.js';
 import { isWellFormed } from './is-well-formed.js';
 import { toIsoMicros, tryParseIsoMicros } from './iso-micros.js';
-import { decodeValue, encodeObjectWithout } from './msgpack-value.js';
+import { decodeValue, encodeObjectWithout, encodePositionalPayload } from './msgpack-value.js';
+import { payloadLayout, type PayloadLayout } from './payload-layout.js';
+import { isPositionalPayload, PayloadReadError, readPositionalPayload } from './payload-reader.js';
 import { SCHEMA_VERSIONS, UNKNOWN_TYPE_SCHEMA_VERSION } from './schema-versions.js';
 import { isUnknownEvent, type UnknownEvent } from './unknown-event.js';
 import { defaultUpcasters, type UpcasterRegistry } from './upcaster-registry.js';
@@ -77,7 +79,11 @@ function fail(path: string, message: string): EventsError {
 
 /**
  * Splits an event into the columns the storage layer indexes and a MessagePack
- * payload holding the rest (`data` and any extra envelope property). Does not
+ * payload holding the rest (`data` and any extra envelope property). For a known
+ * type at a version with a field list ({@link payloadFields}), the payload is
+ * positional: `[1, presence, ...values of the present data fields, extras?]`; for
+ * anything else (unknown types, `data` that is not an object) it is a map. The
+ * README's wire format section has the details. Does not
  * validate the event against its schema (do that at ingest, with
  * {@link validateEvent}); it checks what it needs to store the event without loss:
  *
@@ -136,10 +142,16 @@ export function encodeEvent(
       });
     }
   }
-  const payload = encodeObjectWithout(
-    source,
-    options.includeSessionId === true ? COLUMNS : COLUMNS_AND_SESSION,
-  );
+  const skip = options.includeSessionId === true ? COLUMNS : COLUMNS_AND_SESSION;
+  const data = source.data;
+  const layout =
+    typeof data === 'object' && data !== null && !Array.isArray(data)
+      ? payloadLayout(type, schemaVersion)
+      : undefined;
+  const payload =
+    layout === undefined
+      ? encodeObjectWithout(source, skip)
+      : encodePositionalPayload(source, data as Record<string, unknown>, layout, skip);
   return {
     type,
     schemaVersion,
@@ -166,7 +178,9 @@ function corrupt(message: string, cause?: unknown): EventsError {
  *
  * Throws `future_version` (before reading the payload) when the record was written
  * with a schema version newer than this code knows, `decode_failed` when the
- * payload is not a MessagePack map or no session id is known.
+ * payload is neither of the two formats {@link encodeEvent} writes (a map, or a
+ * positional array that matches the field list of the record's type and version) or
+ * no session id is known.
  *
  * @example
  * ```ts
@@ -181,12 +195,14 @@ export function decodeEvent(
   const upcasters = options.upcasters ?? defaultUpcasters;
   const { type, schemaVersion } = record;
   upcasters.checkVersion(type, schemaVersion);
-  const payload = decodeValue(record.payload);
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    throw corrupt('the payload is not a map');
-  }
-  const fields = payload as Record<string, unknown>;
-  const sessionId = fields.session_id ?? options.sessionId;
+  const event = isPositionalPayload(record.payload)
+    ? fromPositionalPayload(record, options.sessionId)
+    : fromMapPayload(record, options.sessionId);
+  return upcasters.upcast(event, schemaVersion);
+}
+
+/** The envelope from the columns: session id, timestamp, type, frame and event ids. */
+function envelopeOf(record: EventRecord, sessionId: unknown): Record<string, unknown> {
   if (typeof sessionId !== 'string') {
     throw corrupt('the payload has no session_id and no sessionId option was given');
   }
@@ -196,13 +212,71 @@ export function decodeEvent(
   } catch (error) {
     throw corrupt('the timestamp column is out of range', error);
   }
-  const event: Record<string, unknown> = { session_id: sessionId, timestamp, type };
+  const event: Record<string, unknown> = { session_id: sessionId, timestamp, type: record.type };
   if (record.frameId !== undefined && record.frameId !== null) event.frame_id = record.frameId;
   if (record.eventId !== undefined && record.eventId !== null) event.event_id = record.eventId;
+  return event;
+}
+
+/** Format 0: the payload is a map of every non-column property. */
+function fromMapPayload(record: EventRecord, sessionId: string | undefined): EventEnvelope {
+  const payload = decodeValue(record.payload);
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    throw corrupt('the payload is not a map');
+  }
+  const fields = payload as Record<string, unknown>;
+  const event = envelopeOf(record, fields.session_id ?? sessionId);
   for (const key in fields) {
     if (key === 'session_id') continue;
     if (COLUMNS.has(key)) throw corrupt(`the payload repeats the column field "${key}"`);
     event[key] = fields[key];
   }
-  return upcasters.upcast(event as EventEnvelope, schemaVersion);
+  return event as EventEnvelope;
+}
+
+/** Format 1: `[1, presence, ...values, extras?]` with the layout of the record's type and version. */
+function fromPositionalPayload(record: EventRecord, sessionId: string | undefined): EventEnvelope {
+  const layout = payloadLayout(record.type, record.schemaVersion);
+  if (layout === undefined) {
+    throw corrupt(
+      `the payload is positional but ${record.type} v${record.schemaVersion} has no field list`,
+    );
+  }
+  let data: Record<string, unknown>;
+  let extras: Record<string, unknown> | undefined;
+  try {
+    ({ data, extras } = readPositionalPayload(record.payload, layout));
+  } catch (error) {
+    if (error instanceof PayloadReadError) throw corrupt(error.message, error);
+    throw error;
+  }
+  if (extras === undefined) {
+    const event = envelopeOf(record, sessionId);
+    event.data = data;
+    return event as EventEnvelope;
+  }
+  const event = envelopeOf(record, extras.session_id ?? sessionId);
+  event.data = data;
+  for (const key in extras) {
+    if (key === 'session_id') continue;
+    if (COLUMNS.has(key)) throw corrupt(`the payload repeats the column field "${key}"`);
+    if (key === 'data') {
+      addExtraData(data, extras.data, layout);
+    } else {
+      event[key] = extras[key];
+    }
+  }
+  return event as EventEnvelope;
+}
+
+/** Adds the `data` properties outside the layout, kept in the extras map. */
+function addExtraData(data: Record<string, unknown>, extra: unknown, layout: PayloadLayout): void {
+  if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) {
+    throw corrupt('the extra data of the payload is not a map');
+  }
+  const record = extra as Record<string, unknown>;
+  for (const key in record) {
+    if (layout.index.has(key)) throw corrupt(`the payload repeats the data field "${key}"`);
+    data[key] = record[key];
+  }
 }

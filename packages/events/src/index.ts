@@ -80,6 +80,7 @@ export {
   tryParseIsoMicros,
 } from './iso-micros.js';
 export { MAX_NESTING_DEPTH, decodeValue, encodeValue } from './msgpack-value.js';
+export { payloadFields } from './payload-layout.js';
 export {
   decodeEvent,
   encodeEvent,

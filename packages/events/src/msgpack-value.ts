@@ -1,6 +1,7 @@
 import { Unpackr } from 'msgpackr';
 import { EventsError, type EventsErrorCode } from './errors.js';
 import { isWellFormed } from './is-well-formed.js';
+import type { PayloadLayout } from './payload-layout.js';
 
 /**
  * Deepest nesting of arrays and objects the encoder accepts. Events are shallow;
@@ -14,6 +15,17 @@ export const MAX_NESTING_DEPTH = 100;
 const CHUNK_SIZE = 16 * 1024;
 // A chunk that grew past this for one huge value is not reused.
 const RETAINED_CAPACITY = 1 << 20;
+
+/**
+ * First element of a positional payload: the payload format. Format 0, the map,
+ * has no tag (a reader tells the two apart by the MessagePack type: map or array).
+ */
+export const POSITIONAL_FORMAT = 1;
+
+/** Names to leave out of a map: a `Set`, or the `index` of a layout. */
+interface KeyFilter {
+  has(key: string): boolean;
+}
 
 /** Thrown inside the encoder; the containers on the way out prepend their keys. */
 class EncodeFailure extends Error {
@@ -274,17 +286,11 @@ class MsgpackWriter {
 
   /**
    * Writes a plain object as a map. Properties whose value is `undefined` are left
-   * out (as JSON does); `skip` names top-level properties kept elsewhere.
+   * out (as JSON does); `skip` names top-level properties kept elsewhere. With
+   * `dataSkip`, the `data` property is written as a map without the names it holds.
    */
-  writeObject(object: object, skip: ReadonlySet<string> | undefined): void {
-    const prototype: unknown = Object.getPrototypeOf(object);
-    if (prototype !== Object.prototype && prototype !== null) {
-      const name = (object as { constructor?: { name?: unknown } }).constructor?.name;
-      throw new EncodeFailure(
-        'encode_failed',
-        `is ${typeof name === 'string' && name !== '' ? `a ${name}` : 'not a plain object'}: only plain objects, arrays, strings, numbers, booleans and null can be stored`,
-      );
-    }
+  writeObject(object: object, skip: KeyFilter | undefined, dataSkip?: KeyFilter): void {
+    checkPlainObject(object);
     this.enter();
     const record = object as Record<string, unknown>;
     const keys = Object.keys(record);
@@ -311,7 +317,11 @@ class MsgpackWriter {
           if (error instanceof EncodeFailure) error.reason = `has a name that ${error.reason}`;
           throw error;
         }
-        this.writeValue(value);
+        if (dataSkip !== undefined && key === 'data') {
+          this.writeObject(value as object, dataSkip);
+        } else {
+          this.writeValue(value);
+        }
         count++;
       }
     } catch (error) {
@@ -336,6 +346,106 @@ class MsgpackWriter {
       this.view.setUint32(at + 1, count);
     }
     this.depth--;
+  }
+
+  /**
+   * Writes an event's payload in the positional format: `[1, presence, ...values,
+   * extras?]`. `presence` has bit `1 << i` set when `layout.fields[i]` is in `data`
+   * (an own property whose value is not `undefined`); the values of the present
+   * fields follow in layout order; `extras`, a map, is there only when the event has
+   * something else to keep: `data` properties outside the layout (under `data`) and
+   * envelope properties not in `skip`.
+   */
+  writePositional(
+    source: Record<string, unknown>,
+    data: Record<string, unknown>,
+    layout: PayloadLayout,
+    skip: ReadonlySet<string>,
+  ): void {
+    checkPlainObject(source);
+    try {
+      checkPlainObject(data);
+    } catch (error) {
+      if (error instanceof EncodeFailure) error.segments.unshift('data');
+      throw error;
+    }
+    const fields = layout.fields;
+    const fieldCount = fields.length;
+    let presence = 0;
+    let present = 0;
+    for (let i = 0; i < fieldCount; i++) {
+      const field = fields[i] as string;
+      if (data[field] !== undefined && Object.hasOwn(data, field)) {
+        presence |= 1 << i;
+        present++;
+      }
+    }
+    // Every own property counted above is a present field: more own properties mean
+    // there may be extra data fields (or properties set to undefined, left out).
+    let dataExtras = false;
+    const dataKeys = Object.keys(data);
+    if (dataKeys.length !== present) {
+      for (const key of dataKeys) {
+        if (!layout.index.has(key) && data[key] !== undefined) {
+          dataExtras = true;
+          break;
+        }
+      }
+    }
+    let envelopeExtras = false;
+    for (const key of Object.keys(source)) {
+      if (key !== 'data' && !skip.has(key) && source[key] !== undefined) {
+        envelopeExtras = true;
+        break;
+      }
+    }
+    const extras = dataExtras || envelopeExtras;
+    const length = 2 + present + (extras ? 1 : 0);
+    // Nesting is counted as in the map format: the payload, then `data`.
+    this.enter();
+    this.enter();
+    this.ensure(3);
+    const buffer = this.buffer;
+    if (length < 0x10) {
+      buffer[this.position++] = 0x90 | length;
+    } else {
+      buffer[this.position++] = 0xdc;
+      buffer[this.position++] = length >> 8;
+      buffer[this.position++] = length & 0xff;
+    }
+    buffer[this.position++] = POSITIONAL_FORMAT;
+    this.writeNumber(presence);
+    let field = '';
+    try {
+      for (let i = 0; i < fieldCount; i++) {
+        if ((presence & (1 << i)) === 0) continue;
+        field = fields[i] as string;
+        this.writeValue(data[field]);
+      }
+    } catch (error) {
+      if (error instanceof EncodeFailure) error.segments.unshift('data', field);
+      throw error;
+    }
+    // The extras map sits at the payload's level, as the map format's entries do.
+    this.depth = 0;
+    if (extras) {
+      this.writeObject(
+        source,
+        dataExtras ? skip : { has: (key) => key === 'data' || skip.has(key) },
+        dataExtras ? layout.index : undefined,
+      );
+    }
+  }
+}
+
+function checkPlainObject(object: object): void {
+  const prototype: unknown = Object.getPrototypeOf(object);
+  if (prototype !== Object.prototype && prototype !== null) {
+    const name = (object as { constructor?: { name?: unknown } }).constructor?.name;
+    throw new EncodeFailure(
+      'encode_failed',
+      `is ${typeof name === 'string' && name !== '' ? `a ${name}` : 'not a plain object'}: only plain objects, arrays, strings, numbers, booleans and null can be stored`,
+    );
   }
 }
 
@@ -398,6 +508,19 @@ export function encodeObjectWithout(
   pathPrefix: readonly string[] = [],
 ): Uint8Array {
   return withWriter((writer) => writer.writeObject(object, skip), pathPrefix);
+}
+
+/**
+ * Encodes an event's payload in the positional format of `layout` (see
+ * {@link MsgpackWriter.writePositional}); `data` is `source.data`.
+ */
+export function encodePositionalPayload(
+  source: Record<string, unknown>,
+  data: Record<string, unknown>,
+  layout: PayloadLayout,
+  skip: ReadonlySet<string>,
+): Uint8Array {
+  return withWriter((writer) => writer.writePositional(source, data, layout, skip), []);
 }
 
 // One reader, stable options: plain maps as objects, no records, no extensions beyond
