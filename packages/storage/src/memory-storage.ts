@@ -49,6 +49,13 @@ import type {
   StreamAppendResult,
   StreamKind,
 } from './event-storage.js';
+import {
+  auditInsertRow,
+  rollupUpsertRow,
+  sessionUpsertRow,
+  snapshotInsertRow,
+  userUpsertRow,
+} from './row-write.js';
 import type { RowWrite, RowWriteResult } from './row-write.js';
 import { SCHEMA_VERSION, SCHEMA_VERSION_KEY } from './schema-version.js';
 import {
@@ -498,20 +505,7 @@ class Batch {
     switch (write.kind) {
       case 'session.upsert': {
         const stream = this.#ensureStream(write.stream, 'session');
-        this.#put(tables.sessions, write.sessionId, {
-          session_id: write.sessionId,
-          stream_id: stream.id,
-          user_id: write.userId,
-          status: write.status,
-          started_us: write.startedUs,
-          ended_us: write.endedUs ?? null,
-          clean_end:
-            write.cleanEnd === undefined || write.cleanEnd === null ? null : write.cleanEnd ? 1 : 0,
-          total_events: write.totalEvents,
-          total_energy: write.totalEnergy,
-          total_tokens: write.totalTokens,
-          updated_us: write.updatedUs,
-        });
+        this.#put(tables.sessions, write.sessionId, sessionUpsertRow(write, stream.id));
         return { changes: 1, insertedId: null };
       }
       case 'session.end': {
@@ -527,25 +521,11 @@ class Batch {
         return { changes: 1, insertedId: null };
       }
       case 'user.upsert':
-        this.#put(tables.users, write.userId, {
-          user_id: write.userId,
-          level: write.level,
-          xp: write.xp,
-          total_energy: write.totalEnergy,
-          sessions_count: write.sessionsCount,
-          updated_us: write.updatedUs,
-        });
+        this.#put(tables.users, write.userId, userUpsertRow(write));
         return { changes: 1, insertedId: null };
       case 'audit.insert': {
         const id = tables.nextAuditId;
-        tables.audit.push({
-          id,
-          timestamp_us: write.timestampUs,
-          actor: write.actor,
-          action: write.action,
-          target: write.target ?? null,
-          details: auditDetailsText(write.details),
-        });
+        tables.audit.push({ id, ...auditInsertRow(write) });
         tables.nextAuditId += 1;
         this.#undo.push(() => {
           tables.audit.pop();
@@ -568,15 +548,7 @@ class Batch {
         const id = tables.nextSnapshotId;
         this.#put(tables.snapshots, id, {
           id,
-          stream_id: stream.id,
-          kind: write.snapshotKind,
-          base_snapshot_id: base,
-          stream_version: Number(write.streamVersion),
-          position: Number(write.position),
-          schema_version: write.schemaVersion,
-          created_us: write.createdUs,
-          size_bytes: write.data.byteLength,
-          checksum: write.checksum,
+          ...snapshotInsertRow(write, stream.id),
           data: write.data.slice(),
         });
         tables.nextSnapshotId += 1;
@@ -607,32 +579,11 @@ class Batch {
         this.#put(
           tables.rollups,
           JSON.stringify([write.sessionId, write.modelId, write.granularity, write.bucketStartUs]),
-          {
-            session_id: write.sessionId,
-            model_id: write.modelId,
-            granularity: write.granularity,
-            bucket_start_us: write.bucketStartUs,
-            energy_sum: write.energySum,
-            energy_min: write.energyMin,
-            energy_max: write.energyMax,
-            event_count: write.eventCount,
-            tokens: write.tokens,
-            fps_sum: write.fpsSum,
-            budget_sum: write.budgetSum,
-            drops: write.drops,
-          },
+          rollupUpsertRow(write),
         );
         return { changes: 1, insertedId: null };
     }
   }
-}
-
-function auditDetailsText(details: unknown): string | null {
-  if (details === undefined || details === null) return null;
-  if (typeof details === 'string') return details;
-  return JSON.stringify(details, (_key, value: unknown) =>
-    typeof value === 'bigint' ? value.toString() : value,
-  );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -6,7 +6,16 @@
  */
 import type { Compilable, Kysely } from 'kysely';
 
-import type { Database, SessionStatus, SnapshotKind } from './database.js';
+import type {
+  AuditRow,
+  Database,
+  RollupRow,
+  SessionRow,
+  SessionStatus,
+  SnapshotKind,
+  SnapshotRow,
+  UserRow,
+} from './database.js';
 import { invalidArgument } from './errors.js';
 
 /** Creates or replaces a session's row (the session projection's full state). */
@@ -146,7 +155,94 @@ export const ROW_WRITE_KINDS: readonly RowWrite['kind'][] = [
 /** A query a dialect can compile (to prepare it) or execute. */
 export type RowWriteQuery = Compilable & { execute(): Promise<unknown> };
 
-/**
+/** The `sessions` row a {@link SessionUpsert} writes, given its stream's id. */
+export function sessionUpsertRow(write: SessionUpsert, streamId: number): SessionRow {
+  return {
+    session_id: write.sessionId,
+    stream_id: streamId,
+    user_id: write.userId,
+    status: write.status,
+    started_us: write.startedUs,
+    ended_us: write.endedUs ?? null,
+    clean_end:
+      write.cleanEnd === undefined || write.cleanEnd === null ? null : write.cleanEnd ? 1 : 0,
+    total_events: write.totalEvents,
+    total_energy: write.totalEnergy,
+    total_tokens: write.totalTokens,
+    updated_us: write.updatedUs,
+  };
+}
+
+/** The `users` row a {@link UserUpsert} writes. */
+export function userUpsertRow(write: UserUpsert): UserRow {
+  return {
+    user_id: write.userId,
+    level: write.level,
+    xp: write.xp,
+    total_energy: write.totalEnergy,
+    sessions_count: write.sessionsCount,
+    updated_us: write.updatedUs,
+  };
+}
+
+/** The `audit` row an {@link AuditInsert} writes (its id comes from the table). */
+export function auditInsertRow(write: AuditInsert): Omit<AuditRow, 'id'> {
+  return {
+    timestamp_us: write.timestampUs,
+    actor: write.actor,
+    action: write.action,
+    target: write.target ?? null,
+    details: auditDetailsText(write.details),
+  };
+}
+
+/** The `snapshots` row a {@link SnapshotInsert} writes (its id comes from the table). */
+export function snapshotInsertRow(
+  write: SnapshotInsert,
+  streamId: number,
+): Omit<SnapshotRow, 'id'> {
+  return {
+    stream_id: streamId,
+    kind: write.snapshotKind,
+    base_snapshot_id: write.baseSnapshotId ?? null,
+    stream_version: Number(write.streamVersion),
+    position: Number(write.position),
+    schema_version: write.schemaVersion,
+    created_us: write.createdUs,
+    size_bytes: write.data.byteLength,
+    checksum: write.checksum,
+    data: write.data,
+  };
+}
+
+/** The `rollups` row a {@link RollupUpsert} writes. */
+export function rollupUpsertRow(write: RollupUpsert): RollupRow {
+  return {
+    session_id: write.sessionId,
+    model_id: write.modelId,
+    granularity: write.granularity,
+    bucket_start_us: write.bucketStartUs,
+    energy_sum: write.energySum,
+    energy_min: write.energyMin,
+    energy_max: write.energyMax,
+    event_count: write.eventCount,
+    tokens: write.tokens,
+    fps_sum: write.fpsSum,
+    budget_sum: write.budgetSum,
+    drops: write.drops,
+  };
+}
+
+/** Audit details as stored: JSON text (bigints as decimal strings), a string as given. */
+export function auditDetailsText(details: unknown): string | null {
+  if (details === undefined || details === null) return null;
+  if (typeof details === 'string') return details;
+  return JSON.stringify(details, (_key, value: unknown) =>
+    typeof value === 'bigint' ? value.toString() : value,
+  );
+}
+
+export /**
  * Builds the Kysely query that applies `write`. `streamId` resolves (and, where the
  * write allows it, creates) a stream by name; the dialect's writer supplies it.
  *
@@ -156,27 +252,14 @@ export type RowWriteQuery = Compilable & { execute(): Promise<unknown> };
  * connection.prepare(compiled.sql).run(...compiled.parameters);
  * ```
  */
-export function rowWriteQuery(
+function rowWriteQuery(
   db: Kysely<Database>,
   write: RowWrite,
   streamId: (stream: string) => number,
 ): RowWriteQuery {
   switch (write.kind) {
     case 'session.upsert': {
-      const row = {
-        session_id: write.sessionId,
-        stream_id: streamId(write.stream),
-        user_id: write.userId,
-        status: write.status,
-        started_us: write.startedUs,
-        ended_us: write.endedUs ?? null,
-        clean_end:
-          write.cleanEnd === undefined || write.cleanEnd === null ? null : write.cleanEnd ? 1 : 0,
-        total_events: write.totalEvents,
-        total_energy: write.totalEnergy,
-        total_tokens: write.totalTokens,
-        updated_us: write.updatedUs,
-      };
+      const row = sessionUpsertRow(write, streamId(write.stream));
       return db
         .insertInto('sessions')
         .values(row)
@@ -208,14 +291,7 @@ export function rowWriteQuery(
     case 'user.upsert':
       return db
         .insertInto('users')
-        .values({
-          user_id: write.userId,
-          level: write.level,
-          xp: write.xp,
-          total_energy: write.totalEnergy,
-          sessions_count: write.sessionsCount,
-          updated_us: write.updatedUs,
-        })
+        .values(userUpsertRow(write))
         .onConflict((oc) =>
           oc.column('user_id').doUpdateSet((eb) => ({
             level: eb.ref('excluded.level'),
@@ -226,13 +302,7 @@ export function rowWriteQuery(
           })),
         );
     case 'audit.insert':
-      return db.insertInto('audit').values({
-        timestamp_us: write.timestampUs,
-        actor: write.actor,
-        action: write.action,
-        target: write.target ?? null,
-        details: auditDetailsText(write.details),
-      });
+      return db.insertInto('audit').values(auditInsertRow(write));
     case 'metadata.set':
       return db
         .insertInto('metadata')
@@ -241,37 +311,13 @@ export function rowWriteQuery(
           oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })),
         );
     case 'snapshot.insert':
-      return db.insertInto('snapshots').values({
-        stream_id: streamId(write.stream),
-        kind: write.snapshotKind,
-        base_snapshot_id: write.baseSnapshotId ?? null,
-        stream_version: Number(write.streamVersion),
-        position: Number(write.position),
-        schema_version: write.schemaVersion,
-        created_us: write.createdUs,
-        size_bytes: write.data.byteLength,
-        checksum: write.checksum,
-        data: write.data,
-      });
+      return db.insertInto('snapshots').values(snapshotInsertRow(write, streamId(write.stream)));
     case 'snapshot.delete':
       return db.deleteFrom('snapshots').where('id', 'in', [...write.ids]);
     case 'rollup.upsert':
       return db
         .insertInto('rollups')
-        .values({
-          session_id: write.sessionId,
-          model_id: write.modelId,
-          granularity: write.granularity,
-          bucket_start_us: write.bucketStartUs,
-          energy_sum: write.energySum,
-          energy_min: write.energyMin,
-          energy_max: write.energyMax,
-          event_count: write.eventCount,
-          tokens: write.tokens,
-          fps_sum: write.fpsSum,
-          budget_sum: write.budgetSum,
-          drops: write.drops,
-        })
+        .values(rollupUpsertRow(write))
         .onConflict((oc) =>
           oc
             .columns(['session_id', 'model_id', 'granularity', 'bucket_start_us'])
@@ -287,14 +333,6 @@ export function rowWriteQuery(
             })),
         );
   }
-}
-
-function auditDetailsText(details: unknown): string | null {
-  if (details === undefined || details === null) return null;
-  if (typeof details === 'string') return details;
-  return JSON.stringify(details, (_key, value: unknown) =>
-    typeof value === 'bigint' ? value.toString() : value,
-  );
 }
 
 /** Names of the streams a write refers to (the writer resolves them before the query). */
