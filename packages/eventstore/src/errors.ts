@@ -23,6 +23,9 @@ import type { EventsErrorCode, ValidationKeyword } from '@wirthforge/events';
  * - `session_ended`: the session already ended.
  * - `session_ids_exhausted`: every session id of the current second is taken (1000 per
  *   second); retryable, the next second has fresh ones.
+ * - `commit_failed`: the recorder could not make everything it was asked to flush
+ *   durable (a commit the store refused, an event the codec refused); its `onError`
+ *   callback and stats hold the details.
  */
 export type StateErrorCode =
   | 'invalid_argument'
@@ -32,7 +35,8 @@ export type StateErrorCode =
   | 'closed'
   | 'session_not_found'
   | 'session_ended'
-  | 'session_ids_exhausted';
+  | 'session_ids_exhausted'
+  | 'commit_failed';
 
 /** Every code, in a stable order (for exhaustive checks and tests). */
 export const STATE_ERROR_CODES: readonly StateErrorCode[] = [
@@ -44,6 +48,7 @@ export const STATE_ERROR_CODES: readonly StateErrorCode[] = [
   'session_not_found',
   'session_ended',
   'session_ids_exhausted',
+  'commit_failed',
 ];
 
 const CODE_SET: ReadonlySet<string> = new Set(STATE_ERROR_CODES);

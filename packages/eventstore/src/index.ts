@@ -119,3 +119,29 @@ export {
   type StateCacheOptions,
   type StateCacheStats,
 } from './state-cache.js';
+export {
+  REJECT_REASONS,
+  createRecorder,
+  type AppendedEvent,
+  type FrameAck,
+  type RecordResult,
+  type Recorder,
+  type RecorderAuditEntry,
+  type RecorderAuditOptions,
+  type RecorderFailure,
+  type RecorderOptions,
+  type RecorderPipelineOptions,
+  type RecorderRejection,
+  type RecorderStats,
+  type RecorderStore,
+  type RejectReason,
+} from './recorder/recorder.js';
+export {
+  COALESCABLE_EVENT_TYPES,
+  isCriticalEventType,
+  type CoalescableEventType,
+} from './recorder/is-critical-event-type.js';
+export type { CoalescedMarker } from './recorder/telemetry-coalescer.js';
+export type { EventEnricher, TextHashOptions } from './recorder/event-enricher.js';
+export { createPromptTextHasher, hashPromptText } from './recorder/hash-prompt-text.js';
+export { createTokenTextHasher, hashTokenText } from './recorder/hash-token-text.js';

@@ -16,6 +16,8 @@ describe('selectCases', () => {
       'storage',
       'emmett',
       'emmett-single',
+      'eventstore',
+      'recorder',
       'storage-size',
       'raw-size',
     ]);

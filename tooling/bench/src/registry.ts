@@ -1,6 +1,8 @@
 import type { BenchCase } from './bench-case.js';
 import { emmettCase, emmettSingleCase } from './cases/emmett-sqlite.js';
+import { eventstoreCase } from './cases/eventstore.js';
 import { rawSizeCase, rawSqliteCase } from './cases/raw-sqlite.js';
+import { recorderCase } from './cases/recorder.js';
 import { storageCase, storageSizeCase } from './cases/wirthforge-storage.js';
 
 /**
@@ -12,6 +14,8 @@ export const BENCH_CASES: readonly BenchCase[] = [
   storageCase,
   emmettCase,
   emmettSingleCase,
+  eventstoreCase,
+  recorderCase,
   storageSizeCase,
   rawSizeCase,
 ];
