@@ -4,7 +4,14 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/dist/**', '**/scratch/**', '**/node_modules/**', '**/.turbo/**', '**/schemas/**', '.tools/**'],
+    ignores: [
+      '**/dist/**',
+      '**/scratch/**',
+      '**/node_modules/**',
+      '**/.turbo/**',
+      '**/schemas/**',
+      '.tools/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
