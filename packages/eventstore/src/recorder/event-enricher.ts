@@ -4,8 +4,9 @@ import type { AppendableEvent } from '../prepare-append.js';
 /**
  * An enrichment hook of the recorder's pipeline: gets an event before it is validated
  * and returns the event to record, the same object when it has nothing to change, or a
- * new one (never a changed original: the caller may still hold it). A hook that throws
- * gets the event rejected with reason `enrich_failed`.
+ * new one (never a changed original: the caller may still hold it). Hooks run in the
+ * frame's task, after `endFrame()`, not inside `record()`. A hook that throws gets the
+ * event rejected with reason `hook_failed`.
  *
  * @example
  * ```ts

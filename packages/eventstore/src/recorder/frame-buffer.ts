@@ -13,16 +13,17 @@ export interface FrameWaiter {
 
 /**
  * The events of one frame: parallel arrays allocated once, at the recorder's
- * `maxFrameEvents`, and reused frame after frame. `record()` writes three references
+ * `maxFrameEvents`, and reused frame after frame. `record()` writes two references
  * into them and bumps `length`; the boundary seals the buffer (the next frame records
- * into another one of the recorder's ring); the commit task encodes it, clears it and
- * gives it back. Only a frame beyond its capacity (critical events are never refused)
+ * into another one of the recorder's ring); the commit task runs the rest of the
+ * pipeline on each event (enrichment, validation, routing: the event as stored and its
+ * stream replace what `record()` wrote), encodes it, clears it and gives it back. Only a frame beyond its capacity (critical events are never refused)
  * makes the arrays grow, and the clear shrinks them back. Internal to the recorder.
  */
 export class FrameBuffer {
-  /** The recorded events (after enrichment), `length` of them in use. */
+  /** The recorded events (as given, then after enrichment), `length` of them in use. */
   readonly events: (AppendableEvent | undefined)[];
-  /** The stream each event goes to. */
+  /** The stream each event goes to, once routed (`undefined`: not yet, or rejected). */
   readonly streams: (string | undefined)[];
   /** The `append()` caller waiting for each event, if any. */
   readonly waiters: (FrameWaiter | undefined)[];
@@ -52,17 +53,16 @@ export class FrameBuffer {
     return this.length === 0 && this.writes.length === 0 && this.notice === undefined;
   }
 
-  push(event: AppendableEvent, stream: string, waiter: FrameWaiter | undefined): void {
+  push(event: AppendableEvent, waiter: FrameWaiter | undefined): void {
     const i = this.length;
     if (i === 0) this.firstRecordMs = performance.now();
     if (i < this.events.length) {
       this.events[i] = event;
-      this.streams[i] = stream;
       this.waiters[i] = waiter;
     } else {
       if (i === this.capacity) this.overflows++;
       this.events.push(event);
-      this.streams.push(stream);
+      this.streams.push(undefined);
       this.waiters.push(waiter);
     }
     this.length = i + 1;

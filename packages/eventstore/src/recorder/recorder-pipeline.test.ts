@@ -2,8 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { isUnknownEvent, sessionStream, userStream, type EventOfType } from '@wirthforge/events';
 import { AuditRepository, createMemoryStorage, type MemoryStorage } from '@wirthforge/storage';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SESSION_ID, SessionEvents } from '../../test/event-builders.js';
-import { storedEvents } from '../../test/recorder-fixtures.js';
+import { MISTRAL, SESSION_ID, SessionEvents } from '../../test/event-builders.js';
+import { nextTask, storedEvents } from '../../test/recorder-fixtures.js';
 import { createEventStore, type EventStore } from '../event-store.js';
 import type { AppendableEvent } from '../prepare-append.js';
 import {
@@ -60,32 +60,76 @@ describe('validation', () => {
       recorder.record(null as unknown as AppendableEvent),
       recorder.record({ type: 7 } as unknown as AppendableEvent),
     ];
+    // `record()` says "queued": only what is not an event at all is refused at once.
     expect(results).toEqual([
       'accepted',
-      'rejected',
-      'rejected',
+      'accepted',
+      'accepted',
       'accepted',
       'rejected',
       'rejected',
     ]);
     expect(rejections.map((r) => [r.reason, r.type])).toEqual([
-      ['invalid', 'energy.update'],
-      ['unknown_type', 'future.kind'],
       ['not_an_event', undefined],
       ['not_an_event', undefined],
     ]);
-    expect(rejections[0]!.issues).toEqual([
+    expect(recorder.stats()).toMatchObject({ recorded: 6, accepted: 4, rejected: 2, pending: 4 });
+
+    // The verdict comes with the frame's task, right after its end.
+    recorder.endFrame();
+    await nextTask();
+    expect(rejections.map((r) => [r.reason, r.type])).toEqual([
+      ['not_an_event', undefined],
+      ['not_an_event', undefined],
+      ['invalid', 'energy.update'],
+      ['unknown_type', 'future.kind'],
+    ]);
+    expect(rejections[2]!.issues).toEqual([
       expect.objectContaining({ index: 0, path: '/data/energy', keyword: 'minimum' }),
     ]);
     expect(recorder.lastRejection).toBe(rejections[3]);
+    expect(recorder.stats()).toMatchObject({ recorded: 6, accepted: 2, rejected: 4 });
     await recorder.flush();
     const stored = await store.readStream(STREAM).toArray();
     expect(stored).toHaveLength(2);
+    expect(recorder.stats()).toMatchObject({ accepted: 2, committed: 2, pending: 0 });
     expect(recorder.stats().rejectedByReason).toMatchObject({
       invalid: 1,
       unknown_type: 1,
       not_an_event: 2,
     });
+  });
+
+  it('keeps an invalid event of a frame out of storage and commits the rest of the frame', async () => {
+    const { recorder, storage, rejections } = setup();
+    const events = new SessionEvents();
+    const start = events.start();
+    const good = [events.update(1, 1), events.update(1, 2, MISTRAL)];
+    const bad = events.update(1, -5, 'ollama/phi:2b');
+    // A critical event is rejected too when invalid: it never reaches storage.
+    const badPrompt = { ...events.prompt('p1'), data: { prompt_id: 'p1' } };
+    for (const event of [start, good[0]!, bad, badPrompt as unknown as AppendableEvent, good[1]!]) {
+      expect(recorder.record(event)).toBe('accepted');
+    }
+    recorder.endFrame();
+    await recorder.flush();
+
+    expect(rejections.map((r) => [r.reason, r.type])).toEqual([
+      ['invalid', 'energy.update'],
+      ['invalid', 'user.prompt'],
+    ]);
+    const stored = (await storedEvents(storage)).map((s) => s.event);
+    expect(stored).toEqual([start, ...good]);
+    expect(recorder.stats()).toMatchObject({
+      recorded: 5,
+      accepted: 3,
+      committed: 3,
+      rejected: 2,
+      pending: 0,
+      failed: 0,
+      commits: 1,
+    });
+    expect(recorder.stats().rejectedByReason.invalid).toBe(2);
   });
 
   it('can be turned off: what the codec can store is stored', async () => {
@@ -116,15 +160,17 @@ describe('audit mode', () => {
     recorder.record(promptWithText(events, secret));
     await recorder.flush();
 
+    // Filtered at once, in `record()`; accepted or rejected with the frame's task.
     expect(entries.map((e) => [e.outcome, e.stream])).toEqual([
-      ['accepted', STREAM],
       ['filtered', undefined],
+      ['accepted', STREAM],
       ['rejected', undefined],
       ['accepted', STREAM],
     ]);
     // The sink sees the event as it is stored: the prompt's text already hashed.
     expect((entries[3]!.event as EventOfType<'user.prompt'>).data.hash).toBe(sha256(secret));
     expect(entries[2]!.rejection?.reason).toBe('invalid');
+    expect(entries[2]!.rejection?.issues.length).toBeGreaterThan(0);
 
     const rows = await new AuditRepository(storage.db).list();
     expect(rows).toHaveLength(1);
@@ -231,22 +277,28 @@ describe('routing', () => {
       events.peak(1, 9),
       events.resonance(1),
     ].map((event) => recorder.record(event));
-    expect(results).toEqual(['accepted', 'accepted', 'rejected', 'rejected', 'rejected']);
+    // Routed with the frame's task: the refusals come once the frame has ended.
+    expect(results).toEqual(['accepted', 'accepted', 'accepted', 'accepted', 'accepted']);
+    await recorder.flush();
     expect(recorder.stats().rejectedByReason).toMatchObject({
       stream_mismatch: 1,
       bad_route: 1,
       hook_failed: 1,
     });
-    await recorder.flush();
+    expect(recorder.stats()).toMatchObject({ accepted: 2, committed: 2, rejected: 3 });
     const [stored] = await store.readStream(userStream('ada')).toArray();
     expect(stored!.event).toEqual(action);
   });
 
-  it('refuses an event without a session id when the default route needs one', () => {
-    const { recorder } = setup({ pipeline: { validate: false } });
+  it('refuses an event without a session id when the default route needs one', async () => {
+    const { recorder, rejections } = setup({ pipeline: { validate: false } });
     const update = new SessionEvents().update(1, 1);
-    expect(recorder.record({ ...update, session_id: 'nope' })).toBe('rejected');
+    expect(recorder.record({ ...update, session_id: 'nope' })).toBe('accepted');
+    expect(rejections).toEqual([]);
+    await recorder.flush();
     expect(recorder.lastRejection?.reason).toBe('bad_route');
+    expect(rejections).toEqual([recorder.lastRejection]);
+    expect(recorder.stats()).toMatchObject({ accepted: 0, rejected: 1, committed: 0 });
   });
 });
 
@@ -317,10 +369,11 @@ describe('enrichment', () => {
     });
     const events = new SessionEvents();
     expect(recorder.record(promptWithText(events, 'why?'))).toBe('accepted');
-    expect(recorder.record(events.peak(1, 9))).toBe('rejected');
+    expect(recorder.record(events.peak(1, 9))).toBe('accepted');
+    expect(seen).toEqual([]); // the hooks run with the frame's task
+    await recorder.flush();
     expect(recorder.lastRejection?.reason).toBe('hook_failed');
     expect(seen).toEqual(['undefined']); // the text was gone before the hook ran
-    await recorder.flush();
     const [prompt] = await store.readStream(STREAM).toArray();
     expect((prompt!.event as EventOfType<'user.prompt'>).data.intent).toBe('question');
   });

@@ -224,7 +224,10 @@ describe('append()', () => {
     const { recorder } = setup();
     const events = new SessionEvents();
     const bad = { ...events.prompt('p1'), data: { prompt_id: 'p1' } } as unknown as AppendableEvent;
-    const error: unknown = await recorder.append(bad).catch((e: unknown) => e);
+    // Validated with its frame: the promise settles once the frame has ended.
+    const pending = recorder.append(bad).catch((e: unknown) => e);
+    recorder.endFrame();
+    const error: unknown = await pending;
     expect(isInvalidEventError(error)).toBe(true);
     expect((error as { issues: { path: string }[] }).issues.map((i) => i.path)).toContain(
       '/data/interface',

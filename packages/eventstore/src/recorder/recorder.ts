@@ -40,9 +40,13 @@ export type RecorderStore = Pick<EventStore, 'commitBatch' | 'streamVersion'>;
  * What {@link Recorder.record} did with an event, as a constant string (no object, no
  * exception on the hot path):
  *
- * - `accepted`: buffered for the current frame;
+ * - `accepted`: queued in the current frame. It says "queued", not "valid": enrichment,
+ *   validation and routing run in the frame's task, right after {@link Recorder.endFrame}
+ *   (within the same turn of the event loop), and an event refused there is reported
+ *   then (`onReject`, {@link Recorder.lastRejection}, the stats, audit mode), never stored;
  * - `filtered`: dropped on purpose by `dropTypes` or `filter`, and counted;
- * - `rejected`: refused (invalid, unroutable, …); the reason is in
+ * - `rejected`: refused at once by the cheap checks of `record()` (`not_an_event`,
+ *   `hook_failed` from the filter, `frame_full`, `closed`); the reason is in
  *   {@link Recorder.lastRejection}, `onReject`, and the stats.
  */
 export type RecordResult = 'accepted' | 'filtered' | 'rejected';
@@ -108,12 +112,17 @@ export interface RecorderAuditEntry {
 
 /** Audit mode. */
 export interface RecorderAuditOptions {
-  /** Gets every event recorded, accepted, filtered or rejected, synchronously. */
+  /**
+   * Gets every event recorded, accepted, filtered or rejected: filtered ones and those
+   * refused by `record()`'s own checks inside `record()`, the others with the verdict,
+   * in the frame's task.
+   */
   readonly sink?: (entry: RecorderAuditEntry) => void;
   /**
    * Also write one `audit.insert` row per rejected event (action `event.rejected`,
    * target its stream or type, details its reason and issues, never its content),
-   * committed with the next frame. Default `true`.
+   * committed with the frame (the next one for a refusal inside `record()`). Default
+   * `true`.
    */
   readonly rows?: boolean;
   /** `actor` of those rows. Default `'recorder'`. */
@@ -122,7 +131,10 @@ export interface RecorderAuditOptions {
 
 /** The recorder's event pipeline: filter → enrich → validate → route. */
 export interface RecorderPipelineOptions {
-  /** Check each event against its type's schema in `record()`. Default `true`. */
+  /**
+   * Check each event against its type's schema, in the frame's task (after `endFrame()`,
+   * not inside `record()`). Default `true`.
+   */
   readonly validate?: boolean;
   /** Audit mode: `true` for rows only, or a sink and options. Default `false`. */
   readonly audit?: boolean | RecorderAuditOptions;
@@ -142,8 +154,8 @@ export interface RecorderPipelineOptions {
    * Privacy mode (default `true`): an `ai.output`'s `token` is stored as its hash
    * (`token_hash`) only, made when the frame is encoded (in its commit task, not in the
    * frame; the audit sink and `filter` see the token). An object sets the hashing key of
-   * both built-in hashers. A `user.prompt`'s `text` is always replaced by its hash, in
-   * `record()`, whatever this says.
+   * both built-in hashers. A `user.prompt`'s `text` is always replaced by its hash,
+   * before validation in the frame's task, whatever this says.
    */
   readonly privacy?: boolean | TextHashOptions;
   /** More enrichment hooks, run in order after the built-in ones. */
@@ -178,7 +190,10 @@ export interface RecorderOptions {
   readonly onAck?: (ack: FrameAck) => void;
   /** Called when events are lost: a commit the store refused, or an event the codec refused. */
   readonly onError?: (failure: RecorderFailure) => void;
-  /** Called with each rejected event, synchronously inside `record()`. */
+  /**
+   * Called with each rejected event: inside `record()` for its own cheap checks, else in
+   * the frame's task, once the event has been enriched, validated and routed.
+   */
   readonly onReject?: (rejection: RecorderRejection) => void;
 }
 
@@ -199,8 +214,9 @@ export interface FrameAck {
   /** Milliseconds from handing it to the store to the acknowledgement. */
   readonly commitMs: number;
   /**
-   * Main-thread milliseconds spent encoding it, in its commit task (after the frame, not
-   * inside it); for a backlog, writing its last aggregates.
+   * Main-thread milliseconds spent on it in its commit task (after the frame, not inside
+   * it): enrichment, validation, routing and encoding; for a backlog, writing its last
+   * aggregates.
    */
   readonly encodeMs: number;
   /** The store's head after it. */
@@ -228,7 +244,10 @@ export interface RecorderFailure {
 export interface RecorderStats {
   /** Calls of `record()` and `append()`. */
   readonly recorded: number;
-  /** Events that passed the pipeline. */
+  /**
+   * Events queued and not rejected: an event `record()` accepted that the frame's task
+   * refuses moves from here to `rejected`.
+   */
   readonly accepted: number;
   /** Events refused by the pipeline. */
   readonly rejected: number;
@@ -245,7 +264,7 @@ export interface RecorderStats {
   readonly notices: number;
   /** Accepted events lost: their commit failed, or the codec refused them. */
   readonly failed: number;
-  /** Accepted events not yet durable (nor failed). */
+  /** Accepted events not yet durable (nor failed, nor rejected by the frame's task). */
   readonly pending: number;
   /** Frame boundaries that had something to commit. */
   readonly frames: number;
@@ -287,8 +306,9 @@ export interface AppendedEvent {
  */
 export interface Recorder {
   /**
-   * Records an event in the current frame. Never throws for a bad event and never
-   * waits: returns `'accepted'`, `'filtered'` or `'rejected'` (see {@link RecordResult}).
+   * Queues an event in the current frame. Never throws for a bad event and never
+   * waits: returns `'accepted'` (queued; validated with the frame), `'filtered'` or
+   * `'rejected'` (see {@link RecordResult}).
    * The recorder keeps a reference to the event until its frame is encoded, in a task
    * right after the frame's end (or at the end, under backpressure): do not change an
    * event once it is recorded.
@@ -298,7 +318,7 @@ export interface Recorder {
   /**
    * Records a critical event and resolves once it is durable, with its position. Never
    * filtered or coalesced. Rejects with an `InvalidEventError` for an event the
-   * pipeline refuses, with the store's error when its commit fails, and with a
+   * pipeline refuses (once its frame has ended), with the store's error when its commit fails, and with a
    * `StateError` `closed` after {@link close}. It still commits with its frame: with the
    * external clock, the promise waits for the next {@link endFrame}.
    */
@@ -649,6 +669,11 @@ class RecorderImpl implements Recorder {
     return promise;
   }
 
+  /**
+   * The frame path: the cheap checks (closed, not an event, `dropTypes`, `filter`, frame
+   * capacity), then the event is queued as it was given. Enrichment, validation and
+   * routing wait for the frame's task ({@link RecorderImpl.#admit}).
+   */
   #take(event: AppendableEvent, waiter: FrameWaiter | undefined): RecordResult {
     this.#recorded++;
     if (this.#state !== OPEN) {
@@ -657,13 +682,13 @@ class RecorderImpl implements Recorder {
     if (typeof event !== 'object' || event === null) {
       return this.#reject(event, waiter, 'not_an_event', undefined, undefined, [], undefined);
     }
-    let envelope = envelopeOf(event);
-    let type = envelope.type;
+    const type = envelopeOf(event).type;
     if (typeof type !== 'string') {
       return this.#reject(event, waiter, 'not_an_event', undefined, undefined, [], undefined);
     }
-    let info = this.#types.get(type);
-    const critical = waiter !== undefined || (info?.critical ?? isCriticalEventType(type));
+    const critical =
+      waiter !== undefined || (this.#types.get(type)?.critical ?? isCriticalEventType(type));
+    const buffer = this.#buffer;
     if (!critical) {
       if (this.#dropTypes?.has(type) === true) return this.#drop(event);
       if (this.#filter !== undefined) {
@@ -675,26 +700,56 @@ class RecorderImpl implements Recorder {
         }
         if (!keep) return this.#drop(event);
       }
+      if (buffer.length >= this.#maxFrameEvents) {
+        return this.#reject(event, waiter, 'frame_full', type, undefined, [], undefined);
+      }
     }
+    buffer.push(event, waiter);
+    this.#accepted++;
+    return 'accepted';
+  }
+
+  /**
+   * The rest of the pipeline for the queued event `i` of a frame, in the frame's task:
+   * enrich, validate, route. Leaves the event as it is stored in the buffer and returns
+   * its stream; or reports the rejection (counted, `onReject`, the audit sink, an audit
+   * row committed with this frame, the `append()` promise) and returns `undefined`.
+   */
+  #admit(buffer: FrameBuffer, i: number): string | undefined {
+    const event = buffer.events[i]!;
+    const waiter = buffer.waiters[i];
+    const writes = buffer.writes;
+    let envelope = envelopeOf(event);
+    let type = envelope.type as string;
+    let info = this.#types.get(type);
 
     let current = event;
     for (const hook of info?.enrichers ?? this.#customEnrichers) {
       try {
         current = hook(current);
       } catch (error) {
-        return this.#reject(event, waiter, 'hook_failed', type, undefined, [], error);
+        return this.#refuse(event, waiter, 'hook_failed', type, undefined, [], error, writes);
       }
     }
     if (current !== event) {
-      if (typeof current !== 'object' || current === null) {
-        return this.#reject(event, waiter, 'not_an_event', type, undefined, [], undefined);
+      if (typeof current !== 'object' || (current as unknown) === null) {
+        return this.#refuse(event, waiter, 'not_an_event', type, undefined, [], undefined, writes);
       }
       envelope = envelopeOf(current);
       if (envelope.type !== type) {
-        type = envelope.type;
-        if (typeof type !== 'string') {
-          return this.#reject(current, waiter, 'not_an_event', undefined, undefined, [], undefined);
+        if (typeof envelope.type !== 'string') {
+          return this.#refuse(
+            current,
+            waiter,
+            'not_an_event',
+            undefined,
+            undefined,
+            [],
+            undefined,
+            writes,
+          );
         }
+        type = envelope.type;
         info = this.#types.get(type);
       }
     }
@@ -703,7 +758,7 @@ class RecorderImpl implements Recorder {
       if (isUnknownEvent(current)) {
         const result = validateEvent(envelope);
         if (result.status === 'invalid') {
-          return this.#reject(
+          return this.#refuse(
             current,
             waiter,
             'invalid',
@@ -711,17 +766,36 @@ class RecorderImpl implements Recorder {
             undefined,
             result.issues,
             undefined,
+            writes,
           );
         }
       } else if (info !== undefined) {
         info.checker ??= eventChecker(type as EventType);
         if (!info.checker.Check(current)) {
           const { issues } = validateEvent(current);
-          return this.#reject(current, waiter, 'invalid', type, undefined, issues, undefined);
+          return this.#refuse(
+            current,
+            waiter,
+            'invalid',
+            type,
+            undefined,
+            issues,
+            undefined,
+            writes,
+          );
         }
       } else {
         const { issues } = validateEvent(current);
-        return this.#reject(current, waiter, 'unknown_type', type, undefined, issues, undefined);
+        return this.#refuse(
+          current,
+          waiter,
+          'unknown_type',
+          type,
+          undefined,
+          issues,
+          undefined,
+          writes,
+        );
       }
     }
 
@@ -729,17 +803,15 @@ class RecorderImpl implements Recorder {
     try {
       stream = this.#streamOf(current, envelope.session_id);
     } catch (error) {
-      if (isStateError(error, 'invalid_argument')) {
-        return this.#reject(current, waiter, 'bad_route', type, undefined, [], error);
-      }
-      return this.#reject(current, waiter, 'hook_failed', type, undefined, [], error);
+      const reason = isStateError(error, 'invalid_argument') ? 'bad_route' : 'hook_failed';
+      return this.#refuse(current, waiter, reason, type, undefined, [], error, writes);
     }
     const streamInfo = this.#infoOf(stream);
     if (streamInfo === undefined) {
-      return this.#reject(current, waiter, 'bad_route', type, stream, [], undefined);
+      return this.#refuse(current, waiter, 'bad_route', type, stream, [], undefined, writes);
     }
     if (streamInfo.sessionId !== undefined && envelope.session_id !== streamInfo.sessionId) {
-      return this.#reject(
+      return this.#refuse(
         current,
         waiter,
         'stream_mismatch',
@@ -747,25 +819,34 @@ class RecorderImpl implements Recorder {
         stream,
         issue('/session_id', 'stream', `must be ${streamInfo.sessionId}, the session of ${stream}`),
         undefined,
+        writes,
       );
     }
-    const buffer = this.#buffer;
-    if (
-      buffer.length >= this.#maxFrameEvents &&
-      !critical &&
-      !(info?.critical ?? isCriticalEventType(type))
-    ) {
-      return this.#reject(current, waiter, 'frame_full', type, stream, [], undefined);
-    }
-    buffer.push(current, stream, waiter);
-    this.#accepted++;
+    buffer.events[i] = current;
+    buffer.streams[i] = stream;
     this.#lastSessionId = envelope.session_id as string;
     this.#lastStream = stream;
     this.#lastTimestamp = envelope.timestamp as string;
     if (this.#auditSink !== undefined) {
       this.#audit({ outcome: 'accepted', event: current, stream, rejection: undefined });
     }
-    return 'accepted';
+    return stream;
+  }
+
+  /** A queued event the pipeline refuses after all: no longer counted as accepted. */
+  #refuse(
+    event: unknown,
+    waiter: FrameWaiter | undefined,
+    reason: RejectReason,
+    type: string | undefined,
+    stream: string | undefined,
+    issues: readonly (EventIssue | Omit<EventIssue, 'index'>)[],
+    error: unknown,
+    writes: RowWrite[],
+  ): undefined {
+    this.#accepted--;
+    this.#reject(event, waiter, reason, type, stream, issues, error, writes);
+    return undefined;
   }
 
   /** The stream of an event: the router's, or its session's (cached for runs of one session). */
@@ -826,6 +907,7 @@ class RecorderImpl implements Recorder {
     stream: string | undefined,
     issues: readonly (EventIssue | Omit<EventIssue, 'index'>)[],
     error: unknown,
+    writes: RowWrite[] = this.#buffer.writes,
   ): RecordResult {
     this.#rejected++;
     this.#rejectedByReason[reason]++;
@@ -860,7 +942,7 @@ class RecorderImpl implements Recorder {
     if (this.#auditSink !== undefined)
       this.#audit({ outcome: 'rejected', event, stream, rejection });
     if (this.#auditRows && reason !== 'closed') {
-      this.#buffer.writes.push({
+      writes.push({
         kind: 'audit.insert',
         timestampUs: nowUs(),
         actor: this.#auditActor,
@@ -902,8 +984,10 @@ class RecorderImpl implements Recorder {
         // The writer caught up: back to one commit per frame, and say so.
         this.#backpressure = false;
         this.#frames++;
-        buffer.notice = this.#stopNotice();
-        buffer.noticeStream = this.#lastStream!;
+        if (this.#lastStream !== undefined) {
+          buffer.notice = this.#stopNotice();
+          buffer.noticeStream = this.#lastStream;
+        }
         this.#seal();
       } else if (!buffer.empty) {
         this.#frames++;
@@ -957,7 +1041,10 @@ class RecorderImpl implements Recorder {
     commit.firstRecordMs = buffer.firstRecordMs;
     if (buffer.notice !== undefined) this.#addNotice(commit, buffer.notice, buffer.noticeStream);
     for (let i = 0; i < buffer.length; i++) {
-      this.#encodeInto(commit, buffer.events[i]!, buffer.streams[i]!, buffer.waiters[i]);
+      const stream = this.#admit(buffer, i);
+      if (stream !== undefined) {
+        this.#encodeInto(commit, buffer.events[i]!, stream, buffer.waiters[i]);
+      }
     }
     for (const write of buffer.writes) commit.writes.push(write);
     buffer.clear();
@@ -976,13 +1063,14 @@ class RecorderImpl implements Recorder {
   }
 
   #merge(buffer: FrameBuffer): void {
+    for (let i = 0; i < buffer.length; i++) buffer.streams[i] = this.#admit(buffer, i);
     let backlog = this.#backlog;
     if (backlog === undefined) {
       backlog = new PendingCommit(++this.#seq, new TelemetryCoalescer(this.#coalesceTypes));
       this.#backlog = backlog;
       this.#lastSeq = backlog.seq;
-      if (this.#episodeFrames === 0) {
-        this.#addNotice(backlog, this.#startNotice(), this.#lastStream!);
+      if (this.#episodeFrames === 0 && this.#lastStream !== undefined) {
+        this.#addNotice(backlog, this.#startNotice(), this.#lastStream);
       }
     }
     backlog.frames++;
@@ -992,7 +1080,8 @@ class RecorderImpl implements Recorder {
     }
     const coalescer = backlog.coalescer!;
     for (let i = 0; i < buffer.length; i++) {
-      const stream = buffer.streams[i]!;
+      const stream = buffer.streams[i];
+      if (stream === undefined) continue; // rejected
       const waiter = buffer.waiters[i];
       const info = this.#infoOf(stream)!;
       let event: AppendableEvent;

@@ -39,8 +39,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * and privacy on), paced in real time (a flood would measure queueing, not latency):
  * each frame's `record()` calls and its `endFrame()` are timed on the main thread with
  * `performance.now()` (`recorder.frame_cost_us_*`); each commit's acknowledgement gives
- * the main-thread time its commit task spent encoding the frame, after the frame
- * (`recorder.encode_us_*`), and the time from the frame's first `record()` to its
+ * the main-thread time its commit task spent on the frame after it: enrichment,
+ * validation, routing and encoding (`recorder.encode_us_*`), and the time from the frame's first `record()` to its
  * durable commit (`recorder.durable_latency_ms_*`). Defaults: 600 frames (10 s) of 60
  * events per repetition.
  */
