@@ -26,6 +26,7 @@ import { foldEvents } from './fold-events.js';
 import {
   InlineProjections,
   UserProgressFold,
+  type CommitPlan,
   ownerOf,
   sessionRow,
   userRow,
@@ -418,6 +419,18 @@ function dbOf(storage: EventStorage): StorageDb | undefined {
     : undefined;
 }
 
+/** Commits sent to storage and not yet acknowledged, at most. */
+const MAX_COMMITS_IN_FLIGHT = 4;
+
+/** A commit sent to storage. */
+interface InFlight {
+  /** Session streams and users whose rows it writes. */
+  readonly sessions: readonly string[];
+  readonly users: readonly string[];
+  /** Settles (never rejects) once its outcome is handled. */
+  settled: Promise<void>;
+}
+
 function systemClock(): number {
   return Math.floor((performance.timeOrigin + performance.now()) * 1000);
 }
@@ -495,6 +508,15 @@ class StoreImpl implements EventStore {
   readonly #subscriptions = new Set<StoreSubscription>();
   readonly #private = new Map<string, PrivateSession>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** Commits sent to storage and not settled yet, oldest first. */
+  readonly #inFlight: InFlight[] = [];
+  /** Settles once the latest commit sent has settled (and its result was handled). */
+  #lastSettled: Promise<unknown> = Promise.resolve();
+  /** Sessions and users whose rows may be wrong after a failed commit, to recompute. */
+  #repair: { readonly sessions: Set<string>; readonly users: Set<string> } | undefined;
+  /** Counts failed commits: a plan made across one is made again. */
+  #failures = 0;
+  /** The store's head once every commit in flight is in (as predicted). */
   #head: bigint | undefined;
   #closing: Promise<void> | undefined;
   #idSecond = -1;
@@ -514,16 +536,22 @@ class StoreImpl implements EventStore {
     this.#inline = new InlineProjections(
       this.#settings,
       {
-        readStream: (stream) => this.#read(stream, undefined),
+        // A state is loaded from what storage holds: once the commits in flight are in.
+        readStream: (stream) => this.#afterInFlight(() => this.#read(stream, undefined)),
         readAll: ({ toPosition, streams, types }) =>
-          this.#readAllRecords({
-            toPosition,
-            filter: {
-              ...(streams === undefined ? {} : { streams }),
-              ...(types === undefined ? {} : { types }),
-            },
-          }),
-        sessionStreamsOf: (userId, head) => this.#sessionStreamsOf(userId, head),
+          this.#afterInFlight(() =>
+            this.#readAllRecords({
+              toPosition,
+              filter: {
+                ...(streams === undefined ? {} : { streams }),
+                ...(types === undefined ? {} : { types }),
+              },
+            }),
+          ),
+        sessionStreamsOf: async (userId, head) => {
+          await this.#drain();
+          return this.#sessionStreamsOf(userId, head);
+        },
       },
       new RecordDecoder(this.#upcasters),
     );
@@ -537,11 +565,24 @@ class StoreImpl implements EventStore {
     if (this.#closing !== undefined) throw closedError('event store');
   }
 
-  /** Runs commits one at a time, in call order. */
+  /**
+   * Runs commits' preparations one at a time, in call order. A commit leaves the queue
+   * once sent to storage: the next one is prepared while it is in flight.
+   */
   #serialize<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(fn);
     this.#queue = result.catch(() => undefined);
     return result;
+  }
+
+  /** Waits until no commit is in flight. */
+  async #drain(): Promise<void> {
+    while (this.#inFlight.length > 0) await this.#inFlight[this.#inFlight.length - 1]!.settled;
+  }
+
+  async *#afterInFlight<T>(read: () => AsyncGenerator<T>): AsyncGenerator<T> {
+    await this.#drain();
+    yield* read();
   }
 
   #privateOf(stream: string): PrivateSession | undefined {
@@ -604,42 +645,130 @@ class StoreImpl implements EventStore {
     return target ?? this;
   }
 
-  #commit(appends: readonly PreparedAppend[], writes: readonly RowWrite[]): Promise<CommitResult> {
+  async #commit(
+    appends: readonly PreparedAppend[],
+    writes: readonly RowWrite[],
+  ): Promise<CommitResult> {
     // Commits accepted before close() still run: close() waits for them.
-    return this.#serialize(async () => {
-      this.#head ??= await this.storage.headPosition();
-      const plan = await this.#inline.plan(appends, this.#head);
-      let result: AppendBatchResult;
+    const { outcome } = await this.#serialize(() => this.#send(appends, writes));
+    const result = await outcome;
+    return {
+      appends: result.streams.map((stream) => ({
+        stream: stream.stream,
+        nextExpectedVersion: stream.nextExpectedVersion,
+        lastPosition: result.lastPosition,
+        positions: stream.positions,
+      })),
+      lastPosition: result.lastPosition,
+      writes: result.writes.slice(0, writes.length),
+    };
+  }
+
+  /**
+   * Prepares a commit on top of the commits in flight and sends it to storage, which
+   * checks and commits requests in the order sent. Resolves once sent, with the
+   * commit's outcome (which settles after the outcomes of the commits sent before it).
+   */
+  async #send(
+    appends: readonly PreparedAppend[],
+    writes: readonly RowWrite[],
+  ): Promise<{ outcome: Promise<AppendBatchResult> }> {
+    for (;;) {
+      if (this.#repair !== undefined) await this.#repairRows();
+      if (this.#head === undefined) {
+        await this.#drain();
+        if (this.#repair !== undefined) continue;
+        this.#head = await this.storage.headPosition();
+      }
+      const failures = this.#failures;
+      let plan: CommitPlan;
       try {
-        result = await this.storage.appendBatch(
-          appends.map((append) => ({
-            stream: append.stream,
-            expectedVersion: append.expectedVersion ?? 'any',
-            events: append.records,
-          })),
-          { writes: plan.writes.length === 0 ? writes : [...writes, ...plan.writes] },
-        );
+        plan = await this.#inline.plan(appends, this.#head);
       } catch (error) {
-        this.#inline.discard();
-        // The outcome of a failed call is not always known (a writer that died after
-        // its commit): read the head again next time.
-        this.#head = undefined;
+        if (this.#failures !== failures) continue;
         throw error;
       }
-      this.#inline.confirm(plan, result);
-      this.#head = result.lastPosition;
-      this.#notifier.notify();
-      return {
-        appends: result.streams.map((stream) => ({
-          stream: stream.stream,
-          nextExpectedVersion: stream.nextExpectedVersion,
-          lastPosition: result.lastPosition,
-          positions: stream.positions,
+      while (this.#inFlight.length >= MAX_COMMITS_IN_FLIGHT && this.#failures === failures) {
+        await this.#inFlight[0]!.settled;
+      }
+      if (this.#failures !== failures) {
+        // A commit this plan was made on top of failed meanwhile: plan again.
+        this.#inline.reset();
+        continue;
+      }
+      const sent = this.storage.appendBatch(
+        appends.map((append) => ({
+          stream: append.stream,
+          expectedVersion: append.expectedVersion ?? 'any',
+          events: append.records,
         })),
-        lastPosition: result.lastPosition,
-        writes: result.writes.slice(0, writes.length),
+        { writes: plan.writes.length === 0 ? writes : [...writes, ...plan.writes] },
+      );
+      this.#head = plan.nextHead;
+      const flight: InFlight = {
+        sessions: plan.sessions,
+        users: plan.users,
+        settled: Promise.resolve(),
       };
-    });
+      const settledSend = sent.then(
+        (result) => ({ ok: true as const, result }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      const outcome = this.#lastSettled
+        .then(() => settledSend)
+        .then((settled) => {
+          this.#inFlight.splice(this.#inFlight.indexOf(flight), 1);
+          if (!settled.ok) {
+            this.#failed(flight);
+            throw settled.error;
+          }
+          if (!this.#inline.confirm(plan, settled.result)) this.#failed(flight);
+          this.#notifier.notify();
+          return settled.result;
+        });
+      flight.settled = outcome.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.#lastSettled = flight.settled;
+      this.#inFlight.push(flight);
+      return { outcome };
+    }
+  }
+
+  /**
+   * A commit failed (or its events did not get the positions predicted): the states of
+   * the inline projections are dropped, and the rows of every session and user that
+   * it or a commit sent after it touched are recomputed from the events, before the
+   * next commit is prepared.
+   */
+  #failed(flight: InFlight): void {
+    this.#failures += 1;
+    this.#inline.reset();
+    // The outcome of a failed call is not always known (a writer that died after its
+    // commit): read the head again.
+    this.#head = undefined;
+    const repair = (this.#repair ??= { sessions: new Set(), users: new Set() });
+    for (const affected of [flight, ...this.#inFlight]) {
+      for (const stream of affected.sessions) repair.sessions.add(stream);
+      for (const userId of affected.users) repair.users.add(userId);
+    }
+    this.#serialize(async () => {
+      if (this.#repair !== undefined) await this.#repairRows();
+    }).catch(() => undefined);
+  }
+
+  /** Rewrites the rows {@link #failed} marked, from the events. Runs in the queue. */
+  async #repairRows(): Promise<void> {
+    await this.#drain();
+    const repair = this.#repair;
+    if (repair === undefined) return;
+    this.#inline.reset();
+    const head = await this.storage.headPosition();
+    const writes = await this.#inline.rows(repair.sessions, repair.users, head);
+    if (writes.length > 0) await this.storage.appendBatch([], { writes });
+    this.#repair = undefined;
+    this.#head = head;
   }
 
   async transaction<T>(fn: (tx: Transaction) => T | Promise<T>): Promise<TransactionResult<T>> {
@@ -1010,6 +1139,7 @@ class StoreImpl implements EventStore {
   rebuildProjections(): Promise<RebuildReport> {
     if (this.#closing !== undefined) return Promise.reject(closedError('event store'));
     return this.#serialize(async () => {
+      await this.#drain();
       const head = await this.storage.headPosition();
       const sessions = new Map<
         string,
@@ -1066,6 +1196,7 @@ class StoreImpl implements EventStore {
       // The states in memory are rebuilt from the events when next needed.
       this.#inline.reset();
       this.#head = undefined;
+      this.#repair = undefined;
       return {
         events,
         sessions: sessionRows,
@@ -1080,7 +1211,13 @@ class StoreImpl implements EventStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const subscription of [...this.#subscriptions]) await subscription.close();
-      await this.#queue;
+      // Until nothing is queued or in flight (a failure queues the repair of rows).
+      for (;;) {
+        const queue = this.#queue;
+        await queue;
+        await this.#drain();
+        if (queue === this.#queue && this.#inFlight.length === 0) break;
+      }
       for (const session of this.#private.values()) await session.store.close();
       this.#private.clear();
       this.#cache?.clear();

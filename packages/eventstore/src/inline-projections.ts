@@ -66,6 +66,8 @@ interface UserEntry {
   updatedUs: number;
   /** Version of the user's own stream. */
   version: bigint;
+  /** Events folded. */
+  events: number;
   readonly eventIds: Set<string>;
 }
 
@@ -77,7 +79,15 @@ export interface CommitPlan {
   readonly predicted: readonly (readonly (bigint | undefined)[])[];
   /** Head of the store the plan started from. */
   readonly head: bigint;
+  /** The store's head once the commit is in, as predicted. */
+  readonly nextHead: bigint;
+  /** Session streams whose states the commit evolved. */
+  readonly sessions: readonly string[];
+  /** Users whose states the commit evolved. */
+  readonly users: readonly string[];
 }
+
+const NOTHING: readonly string[] = [];
 
 const EMPTY_PLAN_WRITES: readonly RowWrite[] = [];
 
@@ -154,6 +164,8 @@ export class UserProgressFold {
   progress: UserProgress = userProgressProjection.initialState();
   updatedUs = 0;
   version = 0n;
+  /** Events folded. */
+  events = 0;
   readonly eventIds = new Set<string>();
   readonly #owners = new Map<string, string | undefined>();
 
@@ -177,6 +189,7 @@ export class UserProgressFold {
       if (owner !== this.userId) return;
     }
     this.progress = userProgressProjection.evolveInPlace(this.progress, record.event, record);
+    this.events += 1;
     this.updatedUs = Math.max(this.updatedUs, timestampUsOf(record.event));
   }
 }
@@ -186,7 +199,17 @@ function eventIdOf(event: ProjectionEvent): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
-/** The inline projections of one store. Every method runs inside the store's commit queue. */
+/** The states a plan evolved. */
+interface Touched {
+  readonly sessions: Set<SessionEntry>;
+  readonly users: Set<UserEntry>;
+}
+
+/**
+ * The inline projections of one store. Every method runs inside the store's commit
+ * queue; while earlier commits are in flight, a plan folds on top of their predicted
+ * states (the source's reads wait for them to settle before loading a state).
+ */
 export class InlineProjections {
   readonly #sessions = new Map<string, SessionEntry>();
   readonly #users = new Map<string, UserEntry>();
@@ -250,6 +273,7 @@ export class InlineProjections {
       progress: fold.progress,
       updatedUs: fold.updatedUs,
       version: fold.version,
+      events: fold.events,
       eventIds: fold.eventIds,
     };
     this.#users.set(userId, entry);
@@ -283,8 +307,8 @@ export class InlineProjections {
    * Folds a commit's new events into the states (in place) and returns the rows to
    * commit with them. Events whose id the stream already holds (or that repeat an event
    * of the same batch) are repeats the storage will not write: they are not folded.
-   * Positions are predicted from `head`, the store's head before the commit; if the
-   * commit then fails, {@link discard} drops the states it touched.
+   * Positions are predicted from `head`, the store's head before the commit (counting
+   * the commits still in flight); if a commit then fails, the store drops the states.
    */
   async plan(appends: readonly PreparedAppend[], head: bigint): Promise<CommitPlan> {
     const predicted: (bigint | undefined)[][] = [];
@@ -293,25 +317,31 @@ export class InlineProjections {
       for (const append of appends) {
         predicted.push(append.records.map(() => (position += 1n)));
       }
-      return { writes: EMPTY_PLAN_WRITES, predicted, head };
+      return {
+        writes: EMPTY_PLAN_WRITES,
+        predicted,
+        head,
+        nextHead: position,
+        sessions: NOTHING,
+        users: NOTHING,
+      };
     }
-    this.#touchedSessions = new Set();
-    this.#touchedUsers = new Set();
+    const touched: Touched = { sessions: new Set(), users: new Set() };
     try {
-      return await this.#plan(appends, head, predicted);
+      return await this.#plan(appends, head, predicted, touched);
     } catch (error) {
-      this.discard();
+      // The states it evolved in place are reloaded from the events when next needed.
+      for (const session of touched.sessions) this.#sessions.delete(session.stream);
+      for (const user of touched.users) this.#users.delete(user.userId);
       throw error;
     }
   }
-
-  #touchedSessions = new Set<SessionEntry>();
-  #touchedUsers = new Set<UserEntry>();
 
   async #plan(
     appends: readonly PreparedAppend[],
     head: bigint,
     predicted: (bigint | undefined)[][],
+    touched: Touched,
   ): Promise<CommitPlan> {
     // First the states the commit needs, and the events it adds to them (decoded as
     // they will read back, so live and replayed states are the same).
@@ -369,36 +399,48 @@ export class InlineProjections {
         if (session !== undefined) {
           const meta = { position, version: session.version + 1n, stream: session.stream };
           this.#foldSession(session, event, meta);
-          this.#touchedSessions.add(session);
+          touched.sessions.add(session);
           const owner = this.settings.users ? session.owner : undefined;
-          if (owner !== undefined) this.#foldUser(this.#users.get(owner)!, event, meta);
+          if (owner !== undefined) {
+            const ownerEntry = this.#users.get(owner)!;
+            this.#foldUser(ownerEntry, event, meta);
+            touched.users.add(ownerEntry);
+          }
         } else if (user !== undefined) {
           const meta = { position, version: user.version + 1n, stream: user.stream };
           user.version = meta.version;
           const id = eventIdOf(event);
           if (id !== undefined) user.eventIds.add(id);
           this.#foldUser(user, event, meta);
+          touched.users.add(user);
         }
       });
     });
 
     const writes: RowWrite[] = [];
     if (this.settings.sessions) {
-      for (const session of this.#touchedSessions) {
+      for (const session of touched.sessions) {
         const row = sessionRow(session.sessionId, session.stream, session.owner, session.summary);
         if (row !== undefined) writes.push(row);
       }
     }
-    for (const user of this.#touchedUsers) {
+    for (const user of touched.users) {
       writes.push(userRow(user.userId, user.progress, user.updatedUs));
     }
-    return { writes, predicted, head };
+    return {
+      writes,
+      predicted,
+      head,
+      nextHead: position,
+      sessions: [...touched.sessions].map((session) => session.stream),
+      users: [...touched.users].map((user) => user.userId),
+    };
   }
 
   #foldUser(user: UserEntry, event: ProjectionEvent, meta: EventMeta): void {
     user.progress = userProgressProjection.evolveInPlace(user.progress, event, meta);
     user.updatedUs = Math.max(user.updatedUs, timestampUsOf(event));
-    this.#touchedUsers.add(user);
+    user.events += 1;
   }
 
   /** The decoded new events of an append; repeats (by event id) are `undefined`. */
@@ -416,10 +458,12 @@ export class InlineProjections {
 
   /**
    * After the commit: keeps the states when every event got the position the plan
-   * predicted (always, while this store is the storage's only writer); otherwise forgets
-   * them all, to be rebuilt from the events.
+   * predicted (always, while this store is the storage's only writer) and returns
+   * `true`; otherwise forgets them all, to be rebuilt from the events, and returns
+   * `false` (the rows the commit wrote may then be wrong: {@link rows} recomputes them).
    */
-  confirm(plan: CommitPlan, result: AppendBatchResult): void {
+  confirm(plan: CommitPlan, result: AppendBatchResult): boolean {
+    if (!this.enabled) return true;
     let exact = true;
     plan.predicted.forEach((positions, a) => {
       const actual = result.streams[a]?.positions ?? [];
@@ -432,19 +476,41 @@ export class InlineProjections {
     });
     if (!exact) {
       this.reset();
-      return;
+      return false;
     }
     this.#evictEnded();
-    this.#touchedSessions = new Set();
-    this.#touchedUsers = new Set();
+    return true;
   }
 
-  /** After a failed commit: the states it touched were evolved in place; forget them. */
-  discard(): void {
-    for (const session of this.#touchedSessions) this.#sessions.delete(session.stream);
-    for (const user of this.#touchedUsers) this.#users.delete(user.userId);
-    this.#touchedSessions = new Set();
-    this.#touchedUsers = new Set();
+  /**
+   * The rows of these sessions and users as the events up to `head` give them (every
+   * commit up to `head` must be settled): what repairs rows written on top of a commit
+   * that then failed.
+   */
+  async rows(
+    sessions: Iterable<string>,
+    users: Iterable<string>,
+    head: bigint,
+  ): Promise<RowWrite[]> {
+    const writes: RowWrite[] = [];
+    if (this.settings.sessions) {
+      for (const stream of sessions) {
+        const parsed = tryParseStreamName(stream);
+        if (parsed?.kind !== 'session') continue;
+        const entry = await this.#session(stream, parsed.sessionId, head);
+        const row = sessionRow(entry.sessionId, entry.stream, entry.owner, entry.summary);
+        if (row !== undefined) writes.push(row);
+      }
+    }
+    if (this.settings.users) {
+      for (const userId of users) {
+        const entry = await this.#user(userId, head);
+        // No row for a user without events, as in a rebuild.
+        if (entry.events === 0) continue;
+        writes.push(userRow(entry.userId, entry.progress, entry.updatedUs));
+      }
+    }
+    return writes;
   }
 
   #evictEnded(): void {

@@ -510,6 +510,143 @@ describe('commitBatch', () => {
   });
 });
 
+describe('commit pipeline', () => {
+  /** A memory storage whose appendBatch calls wait, in order, while held. */
+  function heldStore(): {
+    store: EventStore;
+    storage: MemoryStorage;
+    hold: () => void;
+    release: () => void;
+    sent: () => number;
+  } {
+    const storage = createMemoryStorage();
+    let gate: Promise<void> = Promise.resolve();
+    let open: () => void = () => undefined;
+    let sent = 0;
+    const { storage: base } = observed(storage);
+    const wrapped = {
+      ...base,
+      appendBatch: (...args: Parameters<MemoryStorage['appendBatch']>) => {
+        sent += 1;
+        return gate.then(() => storage.appendBatch(...args));
+      },
+    };
+    const store = createEventStore({ storage: wrapped, clock: fixedClock(T0, 1000) });
+    return {
+      store,
+      storage,
+      hold: () => {
+        gate = new Promise((resolve) => (open = resolve));
+      },
+      release: () => open(),
+      sent: () => sent,
+    };
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    for (let i = 0; i < 1000 && !condition(); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(condition()).toBe(true);
+  }
+
+  async function rows(storage: MemoryStorage): Promise<unknown[]> {
+    return [
+      await new SessionRepository(storage.db).list(),
+      await new UserRepository(storage.db).list(),
+    ];
+  }
+
+  it('sends at most 4 commits ahead, and acknowledges them in call order', async () => {
+    const { store, storage, hold, release, sent } = heldStore();
+    const session = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
+    const b = new SessionEvents(session.id, T0 + 1_000_000);
+    hold();
+    const before = sent();
+    const order: number[] = [];
+    const commits = Array.from({ length: 10 }, (_, n) =>
+      store
+        .appendToStream(session.stream, [b.update(n, n + 1)], { expectedVersion: BigInt(n + 1) })
+        .then((result) => {
+          order.push(n);
+          return result;
+        }),
+    );
+    await until(() => sent() - before === 4);
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(sent() - before).toBe(4);
+    expect(order).toEqual([]);
+    release();
+    const results = await Promise.all(commits);
+    expect(order).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(results.map((r) => r.positions)).toEqual(
+      Array.from({ length: 10 }, (_, n) => [BigInt(n + 2)]),
+    );
+    expect(await new SessionRepository(storage.db).get(session.id)).toMatchObject({
+      totalEvents: 11,
+      totalEnergy: 55,
+    });
+    const live = await rows(storage);
+    await store.rebuildProjections();
+    expect(await rows(storage)).toEqual(live);
+    await store.close();
+  });
+
+  it('recomputes the rows written on top of a commit that failed in flight', async () => {
+    const { store, storage, hold, release, sent } = heldStore();
+    const a = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
+    const b = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
+    const other = await store.startSession({ userId: 'bob', mode: 'offline', version: '1.0.0' });
+    const ab = new SessionEvents(a.id, T0 + 1_000_000);
+    const bb = new SessionEvents(b.id, T0 + 2_000_000);
+    const ob = new SessionEvents(other.id, T0 + 3_000_000);
+    await store.appendToStream(a.stream, [ab.update(1, 1)]);
+    hold();
+    const before = sent();
+    const settled: string[] = [];
+    const track = <T>(name: string, promise: Promise<T>): Promise<T> =>
+      promise.then(
+        (value) => {
+          settled.push(name);
+          return value;
+        },
+        (error: unknown) => {
+          settled.push(name);
+          throw error;
+        },
+      );
+    // Fails: session a is at version 2.
+    const failing = track(
+      'failing',
+      store.appendToStream(a.stream, [ab.update(2, 1000)], { expectedVersion: 7n }),
+    );
+    const sameSession = track('same session', store.appendToStream(a.stream, [ab.update(3, 20)]));
+    const sameUser = track('same user', store.appendToStream(b.stream, [bb.update(1, 300)]));
+    // All three prepared on top of each other before any is acknowledged.
+    await until(() => sent() - before === 3);
+    release();
+    expect(isConcurrencyError(await rejection(failing))).toBe(true);
+    expect((await sameSession).positions).toEqual([5n]);
+    expect((await sameUser).positions).toEqual([6n]);
+    expect(settled).toEqual(['failing', 'same session', 'same user']);
+    // A later commit of another user: the rows are right again by then.
+    await store.appendToStream(other.stream, [ob.update(1, 5)]);
+
+    expect(await new SessionRepository(storage.db).get(a.id)).toMatchObject({
+      totalEvents: 3,
+      totalEnergy: 21,
+    });
+    expect(await new UserRepository(storage.db).get('ada')).toMatchObject({ totalEnergy: 321 });
+    const live = await rows(storage);
+    await store.rebuildProjections();
+    expect(await rows(storage)).toEqual(live);
+    // And the states the next commits fold on are the stored ones.
+    await store.appendToStream(a.stream, [ab.update(4, 4)]);
+    expect(await new UserRepository(storage.db).get('ada')).toMatchObject({ totalEnergy: 325 });
+    await store.close();
+  });
+});
+
 describe('subscribe', () => {
   it('delivers every event once, in order, while producers append concurrently', async () => {
     const { store } = memoryStore();
