@@ -29,10 +29,10 @@ describe('parseDemoArgs', () => {
         '--models',
         'a/b:1b, c/d:7b',
       ],
-      '/tmp/work',
+      '/srv/wf',
     );
     expect(args).toMatchObject({
-      file: '/tmp/work/out/demo.sqlite',
+      file: '/srv/wf/out/demo.sqlite',
       seconds: 2.5,
       fast: true,
       json: true,
