@@ -16,7 +16,7 @@ export interface DemoReport {
     readonly lateFrames: number;
     readonly aborted: boolean;
     readonly committedFrames: number;
-    /** Time from `appendBatch` to its durable commit, per frame. */
+    /** Time from a frame's commit leaving the recorder to its durable commit, per commit. */
     readonly commitMs: { readonly p50: number; readonly p99: number; readonly max: number };
   };
   readonly store: StoreSummary;
@@ -60,7 +60,7 @@ export function formatSummary(report: DemoReport): string {
     `Recorded session ${r.sessionId}: ${n(r.sessionSeconds, 1)} s, ${n(r.frames)} frames, ${n(r.events)} events ` +
       `in ${n(r.wallSeconds, 1)} s ${r.paced ? 'at 60 Hz' : 'unpaced (--fast)'}` +
       (r.aborted ? ', stopped early' : ''),
-    `  one appendBatch per frame, appendBatch to durable commit: p50 ${n(r.commitMs.p50, 2)} ms, ` +
+    `  one commit per frame through the recorder, sent to durable: p50 ${n(r.commitMs.p50, 2)} ms, ` +
       `p99 ${n(r.commitMs.p99, 2)} ms, max ${n(r.commitMs.max, 2)} ms` +
       (r.paced
         ? `; ${n(r.lateFrames)} late frame(s)`

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { createSessionId, encodeEvent, sessionStream } from '@wirthforge/events';
+import { createSessionId, sessionStream } from '@wirthforge/events';
+import { createEventStore, createRecorder, type RecorderFailure } from '@wirthforge/eventstore';
 import { runRealtime, simulateSession } from '@wirthforge/simulator';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
 import { formatSummary, type DemoReport } from './format-summary.js';
 import { DEMO_USAGE, parseDemoArgs, type DemoArgs } from './parse-demo-args.js';
 import { ProgressLine, type ProgressStream } from './progress-line.js';
 import { readStoreSummary } from './read-store-summary.js';
-import { SessionProjection } from './session-projection.js';
 
 /** Where the demo writes and what it may read from its environment. */
 export interface DemoIo {
@@ -27,9 +27,6 @@ function bytesOnDisk(file: string): { db: number; wal: number; total: number } {
   return { db, wal, total: db + wal };
 }
 
-/** Frames sent to the writer and not yet committed before the frame loop waits. */
-const MAX_IN_FLIGHT = 120;
-
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   const rank = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
@@ -37,10 +34,10 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
- * Records a simulated session into `<data-dir>/demo.sqlite`, one `appendBatch` per
- * frame at 60 Hz (or unpaced with `--fast`), then reads the store back and prints what
- * it holds. Returns the process exit code; a failed append rejects after the store is
- * closed.
+ * Records a simulated session into `<data-dir>/demo.sqlite` through the 60 Hz recorder
+ * (one commit per frame, paced at 60 Hz or unpaced with `--fast`; the store keeps the
+ * session row in the same transactions), then reads the store back and prints what it
+ * holds. Returns the process exit code; a failed commit rejects after the store is closed.
  */
 export async function runDemo(argv: readonly string[], io: DemoIo): Promise<number> {
   let args: DemoArgs;
@@ -78,47 +75,44 @@ export async function runDemo(argv: readonly string[], io: DemoIo): Promise<numb
     durationSeconds: args.seconds,
     ...(args.models !== undefined ? { models: args.models } : {}),
   });
-  const projection = new SessionProjection(sessionId, stream);
-  const progress = new ProgressLine(io.stderr);
+  const store = createEventStore({ storage });
   const commitMs: number[] = [];
-  const pending = new Set<Promise<void>>();
   const stop = new AbortController();
   io.signal?.addEventListener('abort', () => stop.abort(), { once: true });
   let failure: unknown;
-  let issued = 0;
+  let recordedEvents = 0;
+  let recordedEnergy = 0;
+  // The frame loop never waits on the disk: each frame is one commit, acknowledged later.
+  // Tokens are stored as hashes (the recorder's privacy default).
+  const recorder = createRecorder(store, {
+    clock: 'external',
+    // Unpaced, frames arrive faster than any disk commits them: let them queue rather
+    // than coalesce telemetry, so that every simulated event is stored.
+    ...(args.fast ? { maxPendingFrames: session.frameCount + 1 } : {}),
+    onAck: (ack) => commitMs.push(ack.commitMs),
+    onError: (lost: RecorderFailure) => {
+      failure ??= lost.error;
+      stop.abort();
+    },
+  });
+  const progress = new ProgressLine(io.stderr);
 
   let run;
   try {
     run = await runRealtime(
       session,
-      async (frame) => {
-        // Backpressure: wait only when the writer is two seconds of frames behind.
-        if (pending.size >= MAX_IN_FLIGHT) await Promise.race(pending);
-        projection.apply(frame.events);
-        // The stream's version is known without waiting for the previous commit, so the
-        // frame loop never waits on the disk: the writer commits the frames in order.
-        const expectedVersion = BigInt(issued);
-        issued += frame.events.length;
-        const startedAt = performance.now();
-        const commit = storage
-          .appendBatch(
-            [{ stream, expectedVersion, events: frame.events.map((event) => encodeEvent(event)) }],
-            { writes: [projection.toUpsert()] },
-          )
-          .then(
-            () => void commitMs.push(performance.now() - startedAt),
-            (error: unknown) => {
-              failure ??= error;
-              stop.abort();
-            },
-          )
-          .finally(() => pending.delete(commit));
-        pending.add(commit);
+      (frame) => {
+        for (const event of frame.events) {
+          recorder.record(event);
+          if (event.type === 'energy.update') recordedEnergy += event.data.energy;
+        }
+        recorder.endFrame();
+        recordedEvents += frame.events.length;
         const seconds = (frame.frameId + 1) / session.fps;
         progress.update(
           `recording ${sessionId}  ${seconds.toFixed(1)}/${args.seconds} s  ` +
-            `frame ${frame.frameId + 1}/${session.frameCount}  ${projection.totalEvents.toLocaleString('en-US')} events  ` +
-            `${projection.totalEnergy.toFixed(1)} EU`,
+            `frame ${frame.frameId + 1}/${session.frameCount}  ${recordedEvents.toLocaleString('en-US')} events  ` +
+            `${recordedEnergy.toFixed(1)} EU`,
           frame.frameId + 1 === session.frameCount,
         );
       },
@@ -127,16 +121,18 @@ export async function runDemo(argv: readonly string[], io: DemoIo): Promise<numb
   } catch (error) {
     failure ??= error;
   } finally {
-    await Promise.allSettled(pending);
+    await recorder.close().catch((error: unknown) => {
+      failure ??= error;
+    });
     progress.clear();
   }
   if (failure !== undefined || run === undefined) {
-    await storage.close();
+    await store.close();
     throw failure;
   }
 
   const summary = await readStoreSummary(storage, storage.db, stream);
-  await storage.close();
+  await store.close();
   const after = bytesOnDisk(args.file);
   const sorted = [...commitMs].sort((a, b) => a - b);
   const sessionSeconds = run.frames / session.fps;
