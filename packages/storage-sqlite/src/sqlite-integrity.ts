@@ -5,6 +5,7 @@
  * recorded version equal to its last event's.
  */
 import { eventChecksum } from '@wirthforge/storage';
+import type { EventRow } from '@wirthforge/storage';
 
 import { toSqliteStorageError } from './errors.js';
 import type { SqliteConnection } from './sqlite-connection.js';
@@ -71,18 +72,8 @@ export interface IntegrityCheckOptions {
   readonly pageSize?: number;
 }
 
-interface ScanRow {
-  position: number;
-  stream_id: number;
-  version: number;
-  type_id: number;
-  schema_version: number;
-  timestamp_us: number;
-  frame_id: number | null;
-  event_id: string | null;
-  payload: Uint8Array;
-  checksum: number;
-}
+/** A scanned `events` row, as stored. */
+type ScanRow = EventRow;
 
 /** Ranges sealed into segments count as present: their contents are the archive's to verify. */
 interface Sealed {

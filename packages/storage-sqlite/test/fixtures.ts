@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { isStorageError } from '@wirthforge/storage';
 import type { NewEventRecord } from '@wirthforge/storage';
+import { expect } from 'vitest';
 
 /** The built package entry, for child processes (they run the real dist). */
 export const DIST_INDEX = fileURLToPath(new URL('../dist/index.js', import.meta.url));
@@ -69,4 +71,15 @@ export function runNode(
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** The `StorageError` a promise rejects with; fails the test when it resolves or throws anything else. */
+export async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(isStorageError(error)).toBe(true);
+    return error as Error & { code: string };
+  }
+  throw new Error('expected a StorageError');
 }

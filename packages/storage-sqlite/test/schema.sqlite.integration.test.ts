@@ -1,12 +1,12 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { isStorageError, SCHEMA_VERSION } from '@wirthforge/storage';
+import { SCHEMA_VERSION } from '@wirthforge/storage';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { openConnection, openSqliteStorage } from '../src/index.js';
 import type { SqliteConnection } from '../src/index.js';
-import { frame, tempDir } from './fixtures.js';
+import { frame, rejection, tempDir } from './fixtures.js';
 
 let dir: string;
 let remove: () => Promise<void>;
@@ -17,16 +17,6 @@ beforeEach(async () => {
   path = join(dir, 'state.db');
 });
 afterEach(() => remove());
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(isStorageError(error)).toBe(true);
-    return error as Error & { code: string };
-  }
-  throw new Error('expected a StorageError');
-}
 
 function raw<T>(fn: (c: SqliteConnection) => T): T {
   const connection = openConnection(path);

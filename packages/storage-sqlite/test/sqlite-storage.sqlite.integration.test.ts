@@ -1,12 +1,11 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { isStorageError } from '@wirthforge/storage';
 import type { SqliteStorageOptions } from '../src/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { openSqliteStorage, readLockFile } from '../src/index.js';
-import { frame, tempDir } from './fixtures.js';
+import { frame, rejection, tempDir } from './fixtures.js';
 
 let dir: string;
 let remove: () => Promise<void>;
@@ -17,16 +16,6 @@ beforeEach(async () => {
   path = join(dir, 'state.db');
 });
 afterEach(() => remove());
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(isStorageError(error)).toBe(true);
-    return error as Error & { code: string };
-  }
-  throw new Error('expected a StorageError');
-}
 
 describe('openSqliteStorage', () => {
   it.each<[string, Partial<SqliteStorageOptions>, string]>([

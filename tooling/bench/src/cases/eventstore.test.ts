@@ -1,22 +1,12 @@
-import * as os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { BenchOptions } from '../bench-case.js';
+import { smallRunOptions } from '../../test/small-run-options.js';
 import { buildDataset } from '../bench-dataset.js';
 import { runBench } from '../run-bench.js';
 import { emmettCase } from './emmett-sqlite.js';
 import { eventstoreCase } from './eventstore.js';
 import { rawSqliteCase } from './raw-sqlite.js';
 
-const options: BenchOptions = {
-  runs: 2,
-  batches: 5,
-  batchSize: 60,
-  singleEvents: 10,
-  sizeMinutes: 1,
-  seed: 5,
-  quick: true,
-  tmpDir: os.tmpdir(),
-};
+const options = smallRunOptions(5);
 
 describe('eventstore case', () => {
   it('appends through the recorder, reads, replays, and compares with raw and Emmett per run', async () => {

@@ -1,20 +1,10 @@
-import * as os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { BenchOptions } from '../bench-case.js';
+import { smallRunOptions } from '../../test/small-run-options.js';
 import { buildDataset } from '../bench-dataset.js';
 import { runBench } from '../run-bench.js';
 import { recorderCase, recorderFrameCount } from './recorder.js';
 
-const options: BenchOptions = {
-  runs: 1,
-  batches: 5,
-  batchSize: 60,
-  singleEvents: 10,
-  sizeMinutes: 1,
-  seed: 9,
-  quick: true,
-  tmpDir: os.tmpdir(),
-};
+const options = smallRunOptions(9, 1);
 
 describe('recorder case', () => {
   it('plays at least a second of 60-event frames and reports distributions', async () => {

@@ -1,21 +1,11 @@
-import * as os from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { BenchOptions } from '../bench-case.js';
+import { smallRunOptions } from '../../test/small-run-options.js';
 import { buildDataset } from '../bench-dataset.js';
 import { runBench } from '../run-bench.js';
 import { rawSqliteCase } from './raw-sqlite.js';
 import { storageCase, storageSizeCase } from './wirthforge-storage.js';
 
-const options: BenchOptions = {
-  runs: 2,
-  batches: 5,
-  batchSize: 60,
-  singleEvents: 10,
-  sizeMinutes: 1,
-  seed: 7,
-  quick: true,
-  tmpDir: os.tmpdir(),
-};
+const options = smallRunOptions(7);
 
 describe('storage cases', () => {
   it('append, read back everything, size a session, and compare with raw per run', async () => {
