@@ -149,6 +149,8 @@ export interface WriterWorkerData {
   readonly checkpointIntervalMs: number;
   /** Idle time after the last commit before the WAL is truncated, in ms. */
   readonly idleCheckpointMs: number;
+  /** A group commit stops taking in queued batches once it holds this many events. */
+  readonly maxGroupEvents: number;
 }
 
 /** A request and what to transfer with it. */

@@ -264,3 +264,101 @@ describe('SqliteWriter', () => {
     expect(result.logFrames).toBe(0);
   });
 });
+
+describe('SqliteWriter group commit', () => {
+  const request = (appends: StreamAppend[]) => encodeAppendRequest(nextId++, appends, []).message;
+  const stored = () =>
+    connection
+      .prepare(
+        'select e.position, s.name, e.version from events e join streams s on s.id = e.stream_id order by e.position',
+      )
+      .raw()
+      .all();
+
+  it('commits several batches under one COMMIT, a failing one rolled back alone', () => {
+    const writer = new SqliteWriter(connection);
+    writer.beginGroup();
+    const a = writer.appendInGroup(
+      request([{ stream: 'a', expectedVersion: 'no_stream', events: [ev(), ev()] }]),
+    );
+    const failure = thrown(() =>
+      writer.appendInGroup(
+        request([
+          { stream: 'new', expectedVersion: 'no_stream', events: [ev({ type: 'new.type' })] },
+          { stream: 'a', expectedVersion: 0n, events: [ev()] },
+        ]),
+      ),
+    );
+    const c = writer.appendInGroup(
+      request([{ stream: 'a', expectedVersion: 2n, events: [ev({ type: 'c.type' })] }]),
+    );
+    // Nothing is visible to another connection before the COMMIT.
+    const reader = openConnection(path, { readonly: true });
+    expect(reader.prepare('select count(*) from events').pluck().get()).toBe(0);
+    writer.commitGroup();
+    expect(reader.prepare('select count(*) from events').pluck().get()).toBe(3);
+    reader.close();
+
+    expect(isConcurrencyError(failure)).toBe(true);
+    expect(Array.from(a.positions)).toEqual([1, 2]);
+    // The failed batch consumed no position, stream id or type id.
+    expect(Array.from(c.positions)).toEqual([3]);
+    expect(writer.headPosition).toBe(3);
+    expect(stored()).toEqual([
+      [1, 'a', 1],
+      [2, 'a', 2],
+      [3, 'a', 3],
+    ]);
+    expect(connection.prepare('select name from streams').pluck().all()).toEqual(['a']);
+    expect(connection.prepare('select id, name from event_types order by id').raw().all()).toEqual([
+      [1, 'energy.update'],
+      [2, 'c.type'],
+    ]);
+  });
+
+  it('rolls a whole group back on abort and restores positions, versions and dictionaries', () => {
+    const writer = new SqliteWriter(connection);
+    append(writer, [{ stream: 'a', expectedVersion: 'any', events: [ev()] }]);
+    writer.beginGroup();
+    writer.appendInGroup(
+      request([
+        { stream: 'a', expectedVersion: 1n, events: [ev()] },
+        { stream: 'b', expectedVersion: 'no_stream', events: [ev({ type: 'b.type' })] },
+      ]),
+    );
+    writer.abortGroup();
+    expect(writer.headPosition).toBe(1);
+    // The caches forgot the rolled-back versions: the same appends succeed again.
+    const again = append(writer, [
+      { stream: 'a', expectedVersion: 1n, events: [ev()] },
+      { stream: 'b', expectedVersion: 'no_stream', events: [ev({ type: 'b.type' })] },
+    ]);
+    expect(Array.from(again.positions)).toEqual([2, 3]);
+    expect(stored()).toEqual([
+      [1, 'a', 1],
+      [2, 'a', 2],
+      [3, 'b', 1],
+    ]);
+  });
+
+  it('finds an idempotent repeat of an event written earlier in the same group', () => {
+    const writer = new SqliteWriter(connection);
+    writer.beginGroup();
+    const first = writer.appendInGroup(
+      request([{ stream: 'a', expectedVersion: 'any', events: [ev({ eventId: 'x-1' })] }]),
+    );
+    const repeat = writer.appendInGroup(
+      request([{ stream: 'a', expectedVersion: 'no_stream', events: [ev({ eventId: 'x-1' })] }]),
+    );
+    writer.commitGroup();
+    expect(Array.from(repeat.positions)).toEqual(Array.from(first.positions));
+    expect(stored()).toEqual([[1, 'a', 1]]);
+  });
+
+  it('refuses to apply a batch when no group is open', () => {
+    const writer = new SqliteWriter(connection);
+    expect(() =>
+      writer.appendInGroup(request([{ stream: 'a', expectedVersion: 'any', events: [ev()] }])),
+    ).toThrow('no write group is open');
+  });
+});

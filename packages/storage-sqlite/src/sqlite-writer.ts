@@ -20,6 +20,7 @@ import type { Kysely } from 'kysely';
 
 import { toSqliteStorageError } from './errors.js';
 import { assertParameterOrder, bindable, createSqliteCompiler } from './sqlite-compiler.js';
+import { readPurgedPositions } from './sqlite-purge.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
 import type {
   AppendRequest,
@@ -81,6 +82,9 @@ interface Statements {
   readonly begin: SqliteStatement;
   readonly commit: SqliteStatement;
   readonly rollback: SqliteStatement;
+  readonly savepoint: SqliteStatement;
+  readonly release: SqliteStatement;
+  readonly rollbackToSavepoint: SqliteStatement;
 }
 
 const MAX_CACHED_WRITE_STATEMENTS = 64;
@@ -173,6 +177,9 @@ function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): 
     begin: p('BEGIN IMMEDIATE'),
     commit: p('COMMIT'),
     rollback: p('ROLLBACK'),
+    savepoint: p('SAVEPOINT batch'),
+    release: p('RELEASE batch'),
+    rollbackToSavepoint: p('ROLLBACK TO batch'),
   };
 }
 
@@ -185,7 +192,19 @@ export function readHeadPosition(connection: SqliteConnection): number {
   const hot = connection.prepare('select max(position) from events').pluck().get() as number | null;
   const sealed = connection.prepare('select max(last_position) from segments').pluck().get() as
     number | null;
-  return Math.max(hot ?? 0, sealed ?? 0);
+  // Purged positions stay taken: the head never rewinds over them.
+  const purged = readPurgedPositions(connection).reduce((max, r) => Math.max(max, r[1]), 0);
+  return Math.max(hot ?? 0, sealed ?? 0, purged);
+}
+
+/** What a group commit must restore if it is rolled back. */
+interface WriteGroup {
+  /** Highest position applied in the group so far. */
+  head: number;
+  readonly nextStreamId: number;
+  readonly nextTypeId: number;
+  readonly touched: string[];
+  readonly newTypes: string[];
 }
 
 /**
@@ -205,6 +224,9 @@ export class SqliteWriter {
   private readonly types = new Map<string, number>();
   private readonly typeNameBytes = new Map<string, Uint8Array>();
   private head: number;
+  private group: WriteGroup | undefined;
+  /** Head before the batch being applied (tells a repeat within the batch from a stored one). */
+  private batchHead = 0;
   private nextStreamId: number;
   private nextTypeId: number;
 
@@ -282,38 +304,134 @@ export class SqliteWriter {
    * the batch is committed and the caches are as before.
    */
   append(request: AppendRequest): WriterAppendResult {
-    const savedStreamId = this.nextStreamId;
-    const savedTypeId = this.nextTypeId;
-    const touched: string[] = [];
-    const newTypes: string[] = [];
+    this.beginGroup();
+    const result = (() => {
+      try {
+        return this.appendInGroup(request);
+      } catch (error) {
+        this.abortGroup();
+        throw error;
+      }
+    })();
+    this.commitGroup();
+    return result;
+  }
+
+  /**
+   * Opens a group commit: one `BEGIN IMMEDIATE` under which several batches are applied
+   * with {@link appendInGroup}, each in its own savepoint, and made durable together by
+   * {@link commitGroup} (one COMMIT, one fsync). A batch that fails rolls back to its
+   * savepoint alone; the others stay in the group.
+   */
+  beginGroup(): void {
+    if (this.group !== undefined) throw new Error('a write group is already open');
     try {
       this.statements.begin.run();
     } catch (error) {
       throw toSqliteStorageError(error, 'cannot begin the write transaction');
     }
+    this.group = {
+      head: this.head,
+      nextStreamId: this.nextStreamId,
+      nextTypeId: this.nextTypeId,
+      touched: [],
+      newTypes: [],
+    };
+  }
+
+  /**
+   * Applies one batch inside the open group, in a savepoint. Throws a
+   * {@link StorageError}; then nothing of this batch is applied, the group stays open
+   * and the caches are as before the batch.
+   */
+  appendInGroup(request: AppendRequest): WriterAppendResult {
+    const group = this.requireGroup();
+    if (!this.connection.inTransaction) {
+      // SQLite rolled the group back after an earlier batch's error (e.g. SQLITE_FULL):
+      // a savepoint now would open a transaction of its own and commit this batch alone.
+      throw new StorageError('io', 'the write transaction was rolled back by SQLite');
+    }
+    const savedStreamId = this.nextStreamId;
+    const savedTypeId = this.nextTypeId;
+    const touched: string[] = [];
+    const newTypes: string[] = [];
     try {
-      const result = this.applyBatch(request, touched, newTypes);
-      this.statements.commit.run();
-      this.head = result.lastPosition;
+      this.statements.savepoint.run();
+    } catch (error) {
+      throw toSqliteStorageError(error, 'cannot open a savepoint for the batch');
+    }
+    try {
+      const result = this.applyBatch(request, group.head, touched, newTypes);
+      this.statements.release.run();
+      group.head = result.lastPosition;
+      group.touched.push(...touched);
+      group.newTypes.push(...newTypes);
       return result;
     } catch (error) {
       if (this.connection.inTransaction) {
         try {
-          this.statements.rollback.run();
+          this.statements.rollbackToSavepoint.run();
+          this.statements.release.run();
         } catch {
-          // The engine already rolled back (e.g. after SQLITE_FULL); nothing is left open.
+          // The engine rolled the whole transaction back (e.g. after SQLITE_FULL); the
+          // group's COMMIT then fails and reports it to every batch of the group.
         }
       }
-      for (const name of touched) this.streams.delete(name);
-      for (const name of newTypes) this.types.delete(name);
+      this.forget(touched, newTypes);
       this.nextStreamId = savedStreamId;
       this.nextTypeId = savedTypeId;
       throw toSqliteStorageError(error);
     }
   }
 
+  /** Makes every batch applied in the group durable: one COMMIT. Throws a {@link StorageError}; then none of them is. */
+  commitGroup(): void {
+    const group = this.requireGroup();
+    if (!this.connection.inTransaction) {
+      this.abortGroup();
+      throw new StorageError('io', 'the write transaction was rolled back by SQLite before COMMIT');
+    }
+    try {
+      this.statements.commit.run();
+    } catch (error) {
+      this.abortGroup();
+      throw toSqliteStorageError(error, 'cannot commit the write transaction');
+    }
+    this.head = group.head;
+    this.group = undefined;
+  }
+
+  /** Rolls the open group back and restores the caches to before it. */
+  abortGroup(): void {
+    const group = this.group;
+    if (group === undefined) return;
+    if (this.connection.inTransaction) {
+      try {
+        this.statements.rollback.run();
+      } catch {
+        // The engine already rolled back (e.g. after SQLITE_FULL); nothing is left open.
+      }
+    }
+    this.forget(group.touched, group.newTypes);
+    this.nextStreamId = group.nextStreamId;
+    this.nextTypeId = group.nextTypeId;
+    this.group = undefined;
+  }
+
+  private requireGroup(): WriteGroup {
+    if (this.group === undefined) throw new Error('no write group is open');
+    return this.group;
+  }
+
+  /** Drops cached streams and types a rolled-back write touched: they reload from the database. */
+  private forget(streams: readonly string[], types: readonly string[]): void {
+    for (const name of streams) this.streams.delete(name);
+    for (const name of types) this.types.delete(name);
+  }
+
   private applyBatch(
     request: AppendRequest,
+    head: number,
     touched: string[],
     newTypes: string[],
   ): WriterAppendResult {
@@ -326,7 +444,8 @@ export class SqliteWriter {
     const typeBytes = new Array<Uint8Array>(types.length);
     const payloadOffsets = new Float64Array(total);
     const { insertEvent, insertEventOnce, updateStreamVersion } = this.statements;
-    let position = this.head;
+    this.batchHead = head;
+    let position = head;
     let event = 0;
     let offset = 0;
 
@@ -457,7 +576,7 @@ export class SqliteWriter {
       payload: !bytesEqual(stored.payload, payload),
     });
     if (differs !== undefined) {
-      const where = stored.position > this.head ? ', earlier in this batch' : '';
+      const where = stored.position > this.batchHead ? ', earlier in this batch' : '';
       throw new IdempotencyConflictError(eventId, BigInt(stored.position), `${differs}${where}`);
     }
     return stored.position;

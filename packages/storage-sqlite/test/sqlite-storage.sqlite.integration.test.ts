@@ -61,6 +61,39 @@ describe('openSqliteStorage', () => {
     await reopened.close();
   });
 
+  it('commits batches sent together as a group in order, a failing batch rejected alone', async () => {
+    const storage = await openSqliteStorage({ path });
+    try {
+      const sent = Array.from({ length: 30 }, (_, i) =>
+        storage.appendBatch([
+          // Batch 15 expects a version the stream cannot have at its turn.
+          {
+            stream: 'session-g',
+            expectedVersion: i === 15 ? 0n : BigInt(2 * (i < 15 ? i : i - 1)),
+            events: frame(i, 2),
+          },
+        ]),
+      );
+      const settled = await Promise.allSettled(sent);
+      const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [i] : []));
+      expect(failed).toEqual([15]);
+      const failure = settled[15] as PromiseRejectedResult;
+      expect((failure.reason as { code: string }).code).toBe('concurrency');
+      const positions = settled.flatMap((s) =>
+        s.status === 'fulfilled' ? s.value.streams[0]!.positions : [],
+      );
+      expect(positions).toEqual(Array.from({ length: 58 }, (_, i) => BigInt(i + 1)));
+      expect(await storage.streamVersion('session-g')).toBe(58n);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('rejects a group size of 0 with invalid_argument', async () => {
+    const error = await rejection(openSqliteStorage({ path, maxGroupEvents: 0 }));
+    expect(error.message).toContain('options.maxGroupEvents');
+  });
+
   it('checkpoints on demand and truncates the WAL', async () => {
     const storage = await openSqliteStorage({ path, checkpointIntervalMs: 0 });
     try {

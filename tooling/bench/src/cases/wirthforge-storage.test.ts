@@ -14,6 +14,8 @@ describe('storage cases', () => {
     expect(run.failures).toEqual([]);
     for (const name of [
       'storage.append_events_per_s',
+      'storage.append_events_per_s_burst',
+      'storage.append_ratio_vs_raw_burst',
       'storage.read_events_per_s',
       'storage.read_stream_events_per_s',
       'storage.append_ratio_vs_raw',
