@@ -71,6 +71,8 @@ interface BatchEvent {
 
 interface Statements {
   readonly insertEvent: SqliteStatement;
+  /** Inserts {@link ROWS_PER_INSERT} events without ids in one statement. */
+  readonly insertEvents: SqliteStatement;
   /** Inserts unless the event id is taken (then `changes` is 0). */
   readonly insertEventOnce: SqliteStatement;
   readonly insertStream: SqliteStatement;
@@ -88,6 +90,14 @@ interface Statements {
 }
 
 const MAX_CACHED_WRITE_STATEMENTS = 64;
+
+/**
+ * Events per multi-row insert. One statement per event costs a call into SQLite and a
+ * VDBE run each; most events (telemetry) carry no id and cannot collide, so they go in
+ * rows of this many (320 parameters, far below SQLite's limit).
+ */
+const ROWS_PER_INSERT = 32;
+const COLUMNS_PER_EVENT = 10;
 
 function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): Statements {
   const p = (sql: string): SqliteStatement => connection.prepare(sql);
@@ -110,6 +120,14 @@ function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): 
     db.insertInto('events').values(eventValues).compile(),
     eventOrder,
     'insert event',
+  );
+  const insertEvents = assertParameterOrder(
+    db
+      .insertInto('events')
+      .values(Array.from({ length: ROWS_PER_INSERT }, () => eventValues))
+      .compile(),
+    Array.from({ length: ROWS_PER_INSERT }, () => eventOrder).flat(),
+    'insert events',
   );
   const insertEventOnce = assertParameterOrder(
     db
@@ -167,6 +185,7 @@ function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): 
   );
   return {
     insertEvent: p(insertEvent),
+    insertEvents: p(insertEvents),
     insertEventOnce: p(insertEventOnce),
     insertStream: p(insertStream),
     updateStreamVersion: p(updateStreamVersion),
@@ -227,6 +246,8 @@ export class SqliteWriter {
   private group: WriteGroup | undefined;
   /** Head before the batch being applied (tells a repeat within the batch from a stored one). */
   private batchHead = 0;
+  /** Parameters of one multi-row insert, reused from batch to batch. */
+  private readonly rowBuffer: unknown[] = new Array<unknown>(ROWS_PER_INSERT * COLUMNS_PER_EVENT);
   private nextStreamId: number;
   private nextTypeId: number;
 
@@ -443,7 +464,11 @@ export class SqliteWriter {
     const typeIds = new Array<number>(types.length);
     const typeBytes = new Array<Uint8Array>(types.length);
     const payloadOffsets = new Float64Array(total);
-    const { insertEvent, insertEventOnce, updateStreamVersion } = this.statements;
+    const { insertEvent, insertEvents, insertEventOnce, updateStreamVersion } = this.statements;
+    // Events without an id wait here for a multi-row insert; the ones with an id are
+    // inserted at once, so that a repeat is found by the unique index in order.
+    const rows = this.rowBuffer;
+    let buffered = 0;
     this.batchHead = head;
     let position = head;
     let event = 0;
@@ -507,21 +532,36 @@ export class SqliteWriter {
           eventId,
           payload,
         });
-        const args = [
-          pos,
-          entry.id,
-          version + 1,
-          typeId,
-          schemaVersion,
-          timestampUs,
-          frameId,
-          eventId,
-          payload,
-          checksum,
-        ] as const;
         if (eventId === null) {
-          insertEvent.run(...args);
-        } else if (insertEventOnce.run(...args).changes === 0) {
+          const r = buffered * COLUMNS_PER_EVENT;
+          rows[r] = pos;
+          rows[r + 1] = entry.id;
+          rows[r + 2] = version + 1;
+          rows[r + 3] = typeId;
+          rows[r + 4] = schemaVersion;
+          rows[r + 5] = timestampUs;
+          rows[r + 6] = frameId;
+          rows[r + 7] = null;
+          rows[r + 8] = payload;
+          rows[r + 9] = checksum;
+          if (++buffered === ROWS_PER_INSERT) {
+            insertEvents.run(rows);
+            buffered = 0;
+          }
+        } else if (
+          insertEventOnce.run(
+            pos,
+            entry.id,
+            version + 1,
+            typeId,
+            schemaVersion,
+            timestampUs,
+            frameId,
+            eventId,
+            payload,
+            checksum,
+          ).changes === 0
+        ) {
           positions[e] = this.storedRepeat(
             eventId,
             entry.id,
@@ -543,6 +583,10 @@ export class SqliteWriter {
         if (!touched.includes(stream.name)) touched.push(stream.name);
       }
       nextVersions[s] = version;
+    }
+
+    for (let r = 0; r < buffered * COLUMNS_PER_EVENT; r += COLUMNS_PER_EVENT) {
+      insertEvent.run(rows.slice(r, r + COLUMNS_PER_EVENT));
     }
 
     const writes = request.writes.map((write) => this.applyWrite(write, touched));
