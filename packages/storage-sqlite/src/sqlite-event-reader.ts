@@ -166,6 +166,25 @@ export class SqliteEventReader {
     stream: string,
     options?: ReadStreamOptions,
   ): AsyncGenerator<StoredEventRecord> {
+    for await (const page of this.readStreamPages(stream, options)) yield* page;
+  }
+
+  /** See `EventStorage.readAll`. */
+  async *readAll(options?: ReadAllOptions): AsyncGenerator<StoredEventRecord> {
+    for await (const page of this.readAllPages(options)) yield* page;
+  }
+
+  private toRecords(rows: readonly EventRowOut[]): StoredEventRecord[] {
+    const records = new Array<StoredEventRecord>(rows.length);
+    for (let i = 0; i < rows.length; i++) records[i] = this.toRecord(rows[i]!);
+    return records;
+  }
+
+  /** See `EventStorage.readStreamPages`. */
+  async *readStreamPages(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncGenerator<readonly StoredEventRecord[]> {
     validateReadStreamOptions(stream, options);
     const { backwards, low, high, maxCount } = resolveReadStreamOptions(options);
     this.ensureOpen();
@@ -192,7 +211,7 @@ export class SqliteEventReader {
         .orderBy('e.version', backwards ? 'desc' : 'asc')
         .limit(limit);
       const rows = this.run(query.compile());
-      for (const r of rows) yield this.toRecord(r);
+      if (rows.length > 0) yield this.toRecords(rows);
       remaining -= rows.length;
       if (rows.length < limit) return;
       const last = rows[rows.length - 1]![VERSION];
@@ -201,8 +220,8 @@ export class SqliteEventReader {
     }
   }
 
-  /** See `EventStorage.readAll`. */
-  async *readAll(options?: ReadAllOptions): AsyncGenerator<StoredEventRecord> {
+  /** See `EventStorage.readAllPages`. */
+  async *readAllPages(options?: ReadAllOptions): AsyncGenerator<readonly StoredEventRecord[]> {
     validateReadAllOptions(options);
     const { low, high, maxCount, types, streams } = resolveReadAllOptions(options);
     if (maxCount === 0 || types?.length === 0 || streams?.length === 0) return;
@@ -237,7 +256,7 @@ export class SqliteEventReader {
         );
       }
       const rows = this.run(query.orderBy('e.position').limit(limit).compile());
-      for (const r of rows) yield this.toRecord(r);
+      if (rows.length > 0) yield this.toRecords(rows);
       remaining -= rows.length;
       if (rows.length < limit) return;
       lo = rows[rows.length - 1]![POSITION] + 1;

@@ -201,6 +201,19 @@ export class SqliteStorage implements EventStorage {
     return this.reader.readAll(options);
   }
 
+  /** See {@link EventStorage.readStreamPages}. */
+  readStreamPages(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.reader.readStreamPages(stream, options);
+  }
+
+  /** See {@link EventStorage.readAllPages}. */
+  readAllPages(options?: ReadAllOptions): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.reader.readAllPages(options);
+  }
+
   /** See {@link EventStorage.streamVersion}. */
   streamVersion(stream: string): Promise<bigint> {
     try {

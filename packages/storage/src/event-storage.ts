@@ -180,6 +180,24 @@ export interface EventStorage {
    */
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEventRecord>;
 
+  /**
+   * The events of {@link EventStorage.readStream}, a page (an array, in order) at a time:
+   * one await per page instead of one per event, for replays and exports. Optional for a
+   * dialect; callers use the `readStreamPages` function, which falls back to grouping
+   * `readStream`.
+   */
+  readStreamPages?(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncIterable<readonly StoredEventRecord[]>;
+
+  /**
+   * The events of {@link EventStorage.readAll}, a page (an array, in order) at a time.
+   * Optional for a dialect; callers use the `readAllPages` function, which falls back to
+   * grouping `readAll`.
+   */
+  readAllPages?(options?: ReadAllOptions): AsyncIterable<readonly StoredEventRecord[]>;
+
   /** The stream's current version; 0n for a stream with no events. */
   streamVersion(stream: string): Promise<bigint>;
 

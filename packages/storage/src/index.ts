@@ -12,6 +12,7 @@ export type {
   StreamKind,
 } from './event-storage.js';
 export { streamKindOf } from './event-storage.js';
+export { readAllPages, readStreamPages } from './read-pages.js';
 
 export type {
   ActiveSessionsView,

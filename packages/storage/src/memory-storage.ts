@@ -207,13 +207,20 @@ class InMemoryStorage implements MemoryStorage {
   }
 
   readStream(stream: string, options?: ReadStreamOptions): AsyncIterable<StoredEventRecord> {
-    return this.#readStream(stream, options);
+    return flatten(this.#readStreamPages(stream, options));
   }
 
-  async *#readStream(
+  readStreamPages(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.#readStreamPages(stream, options);
+  }
+
+  async *#readStreamPages(
     stream: string,
     options: ReadStreamOptions | undefined,
-  ): AsyncGenerator<StoredEventRecord> {
+  ): AsyncGenerator<readonly StoredEventRecord[]> {
     this.#ensureOpen();
     validateReadStreamOptions(stream, options);
     const entry = this.#tables.streams.get(stream);
@@ -223,19 +230,31 @@ class InMemoryStorage implements MemoryStorage {
     const top = Math.min(high, entry.version);
     let count = 0;
     const step = backwards ? -1 : 1;
+    let page: StoredEventRecord[] = [];
     for (let v = backwards ? top : low; v >= low && v <= top && count < maxCount; v += step) {
       count++;
-      if (count % PAGE_SIZE === 0) await nextTurn();
-      this.#ensureOpen();
-      yield copyRecord(entry.records[v - 1]!);
+      page.push(copyRecord(entry.records[v - 1]!));
+      if (page.length === PAGE_SIZE) {
+        yield page;
+        page = [];
+        await nextTurn();
+        this.#ensureOpen();
+      }
     }
+    if (page.length > 0) yield page;
   }
 
   readAll(options?: ReadAllOptions): AsyncIterable<StoredEventRecord> {
-    return this.#readAll(options);
+    return flatten(this.#readAllPages(options));
   }
 
-  async *#readAll(options: ReadAllOptions | undefined): AsyncGenerator<StoredEventRecord> {
+  readAllPages(options?: ReadAllOptions): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.#readAllPages(options);
+  }
+
+  async *#readAllPages(
+    options: ReadAllOptions | undefined,
+  ): AsyncGenerator<readonly StoredEventRecord[]> {
     this.#ensureOpen();
     validateReadAllOptions(options);
     const { low, high, maxCount, types, streams } = resolveReadAllOptions(options);
@@ -244,15 +263,21 @@ class InMemoryStorage implements MemoryStorage {
     const events = this.#tables.events;
     const top = Math.min(high, events.length);
     let count = 0;
+    let page: StoredEventRecord[] = [];
     for (let p = low; p <= top && count < maxCount; p++) {
       const record = events[p - 1]!;
       if (typeSet !== undefined && !typeSet.has(record.type)) continue;
       if (streamSet !== undefined && !streamSet.has(record.stream)) continue;
       count++;
-      if (count % PAGE_SIZE === 0) await nextTurn();
-      this.#ensureOpen();
-      yield copyRecord(record);
+      page.push(copyRecord(record));
+      if (page.length === PAGE_SIZE) {
+        yield page;
+        page = [];
+        await nextTurn();
+        this.#ensureOpen();
+      }
     }
+    if (page.length > 0) yield page;
   }
 
   streamVersion(stream: string): Promise<bigint> {
@@ -288,6 +313,10 @@ class InMemoryStorage implements MemoryStorage {
 
 /** Events read between two turns of the event loop, so a long read never starves it. */
 const PAGE_SIZE = 1000;
+
+async function* flatten<T>(pages: AsyncIterable<readonly T[]>): AsyncGenerator<T> {
+  for await (const page of pages) yield* page;
+}
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));

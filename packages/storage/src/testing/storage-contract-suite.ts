@@ -9,6 +9,8 @@ import type {
   AppendBatchOptions,
   EventStorage,
   NewEventRecord,
+  ReadAllOptions,
+  ReadStreamOptions,
   StoredEventRecord,
   StreamAppend,
 } from '../event-storage.js';
@@ -18,6 +20,7 @@ import { SessionRepository } from '../repositories/session-repository.js';
 import { SnapshotRepository } from '../repositories/snapshot-repository.js';
 import { UserRepository } from '../repositories/user-repository.js';
 import type { RowWrite } from '../row-write.js';
+import { readAllPages, readStreamPages } from '../read-pages.js';
 import { MAX_PAYLOAD_BYTES } from '../validate-append-batch.js';
 import { EventStorageModel, eventStorageCommands, plainRecord } from './event-storage-model.js';
 import type { RealStorage } from './event-storage-model.js';
@@ -347,6 +350,47 @@ export function storageContractSuite(
             const filtered = await collect(s.readAll({ streams: ['user-big'] }));
             expect(filtered).toHaveLength(total / 2);
             expect(filtered.every((e) => e.stream === 'user-big')).toBe(true);
+          }),
+        slow,
+      );
+
+      it(
+        'reads pages: the same events in the same order as event by event, no page empty',
+        () =>
+          withStorage(async (s) => {
+            for (let b = 0; b < 40; b++) {
+              await s.appendBatch([
+                { stream: 'session-pg', expectedVersion: 'any', events: events(40) },
+                { stream: 'user-pg', expectedVersion: 'any', events: events(20) },
+              ]);
+            }
+            const flat = async (pages: AsyncIterable<readonly StoredEventRecord[]>) => {
+              const out: StoredEventRecord[] = [];
+              for await (const page of pages) {
+                expect(page.length).toBeGreaterThan(0);
+                out.push(...page);
+              }
+              return out;
+            };
+            const cases: [ReadAllOptions | undefined, ReadStreamOptions | undefined][] = [
+              [undefined, undefined],
+              [
+                { fromPosition: 700n, maxCount: 1300 },
+                { from: 300n, maxCount: 1000 },
+              ],
+              [
+                { streams: ['user-pg'], toPosition: 2000n },
+                { direction: 'backwards', to: 5n },
+              ],
+              [{ types: ['nope'] }, { from: 5000n }],
+            ];
+            for (const [all, stream] of cases) {
+              expect(await flat(readAllPages(s, all))).toEqual(await collect(s.readAll(all)));
+              expect(await flat(readStreamPages(s, 'session-pg', stream))).toEqual(
+                await collect(s.readStream('session-pg', stream)),
+              );
+            }
+            expect(await flat(readStreamPages(s, 'unknown-stream'))).toEqual([]);
           }),
         slow,
       );
