@@ -19,7 +19,7 @@ import {
   type RowWriteResult,
   type SessionRepository,
 } from '@wirthforge/storage';
-import { createMemoryStorage } from '@wirthforge/storage';
+import { createMemoryStorage, readAllPages, readStreamPages } from '@wirthforge/storage';
 import { StateError, closedError, invalidArgument, isStateError } from './errors.js';
 import { eventIterable, type EventIterable } from './event-iterable.js';
 import { foldEvents } from './fold-events.js';
@@ -826,9 +826,17 @@ class StoreImpl implements EventStore {
       yield* owner.store.readStream(stream, options);
       return;
     }
+    for await (const page of this.#readPages(stream, options)) yield* page;
+  }
+
+  /** A stored (not private) stream's records a page at a time: one await per page. */
+  async *#readPages(
+    stream: string,
+    options: ReadStreamOptions | undefined,
+  ): AsyncGenerator<readonly StoreRecord[]> {
     const decoder = new RecordDecoder(this.#upcasters);
-    for await (const stored of this.storage.readStream(stream, options)) {
-      yield decoder.record(stored);
+    for await (const page of readStreamPages(this.storage, stream, options)) {
+      yield page.map((stored) => decoder.record(stored));
     }
   }
 
@@ -839,12 +847,12 @@ class StoreImpl implements EventStore {
   async *#readAllRecords(options: ReadAllOptions): AsyncGenerator<StoreRecord> {
     const decoder = new RecordDecoder(this.#upcasters);
     const { filter, ...range } = options;
-    for await (const stored of this.storage.readAll({
+    for await (const page of readAllPages(this.storage, {
       ...range,
       ...(filter?.types === undefined ? {} : { types: filter.types }),
       ...(filter?.streams === undefined ? {} : { streams: filter.streams }),
     })) {
-      yield decoder.record(stored);
+      for (const stored of page) yield decoder.record(stored);
     }
   }
 
@@ -865,15 +873,16 @@ class StoreImpl implements EventStore {
     if (hit !== undefined && upTo !== undefined && hit.version > upTo) hit = undefined;
     let version = hit?.version ?? 0n;
     let position = hit?.position ?? 0n;
-    const tail = this.#read(stream, {
+    const tail = this.#readPages(stream, {
       from: version + 1n,
       ...(upTo === undefined ? {} : { to: upTo }),
     });
-    async function* tracked(): AsyncGenerator<StoreRecord> {
-      for await (const record of tail) {
-        version = record.version;
-        position = record.position;
-        yield record;
+    async function* tracked(): AsyncGenerator<readonly StoreRecord[]> {
+      for await (const page of tail) {
+        const last = page[page.length - 1]!;
+        version = last.version;
+        position = last.position;
+        yield page;
       }
     }
     // foldEvents evolves a copy of the cached state; the cache keeps its own copy.
