@@ -10,7 +10,7 @@ import {
   type EventOfType,
   type EventType,
 } from '@wirthforge/events';
-import type { NewEventRecord, RowWrite } from '@wirthforge/storage';
+import { isConcurrencyError, type NewEventRecord, type RowWrite } from '@wirthforge/storage';
 import {
   InvalidEventError,
   StateError,
@@ -356,6 +356,12 @@ export interface Recorder {
   readonly closed: boolean;
 }
 
+/**
+ * Commits on their way to the store at once. More than one lets the writer commit them
+ * as a group (one fsync) while the next frame is encoded; the store keeps up to four.
+ */
+const COMMITS_IN_FLIGHT = 4;
+
 const DEFAULTS = {
   frameRateHz: 60,
   maxPendingFrames: 30,
@@ -395,6 +401,10 @@ class PendingCommit implements CoalescerSink {
   frames = 0;
   firstRecordMs = Number.POSITIVE_INFINITY;
   sentMs = 0;
+  /** Each stream's version this commit predicts it leaves (expected + its records). */
+  readonly predicted = new Map<string, bigint>();
+  /** Sent again after a commit before it failed: a second failure is its own. */
+  resent = false;
   /** Main-thread milliseconds spent encoding it, in its commit task. */
   encodeMs = 0;
   #current: StreamGroup | undefined;
@@ -509,7 +519,23 @@ class RecorderImpl implements Recorder {
   /** Buffers ready for reuse: the ring holds at most `maxPendingFrames + 1`. */
   readonly #pool: FrameBuffer[] = [];
   #allocated = 1;
-  #inFlight: PendingCommit | undefined;
+  /** Commits sent and not settled, oldest first (they settle in this order). */
+  readonly #inFlight: PendingCommit[] = [];
+  /**
+   * Commits to send again, oldest first: they were in flight, chained on the expected
+   * versions of a commit that then failed, and were refused for that reason only.
+   */
+  readonly #retry: PendingCommit[] = [];
+  /**
+   * Set when a commit fails (or leaves another version than predicted): the commits in
+   * flight behind it carry versions that no longer hold. Nothing new is sent until they
+   * have settled; the ones refused with a version conflict are sent again, in order.
+   */
+  #resync = false;
+  /** A commit is reading stream versions before it is sent: nothing else is sent meanwhile. */
+  #reading = false;
+  /** Highest sequence number settled (not counting commits waiting to be sent again). */
+  #maxSettledSeq = 0;
   #backlog: PendingCommit | undefined;
   #pumpScheduled = false;
   readonly #versions = new Map<string, bigint>();
@@ -1011,7 +1037,7 @@ class RecorderImpl implements Recorder {
 
   /** Frames sealed or being committed (the backlog not counted). */
   #pendingCommits(): number {
-    return this.#sealed.length + (this.#inFlight === undefined ? 0 : 1);
+    return this.#sealed.length + this.#inFlight.length + this.#retry.length;
   }
 
   /**
@@ -1209,8 +1235,10 @@ class RecorderImpl implements Recorder {
   // ---- commits -------------------------------------------------------------------------
 
   #schedulePump(): void {
-    if (this.#pumpScheduled || this.#inFlight !== undefined) return;
-    if (this.#sealed.length === 0 && this.#backlog === undefined) return;
+    if (this.#pumpScheduled || !this.#canSend()) return;
+    if (this.#sealed.length === 0 && this.#backlog === undefined && this.#retry.length === 0) {
+      return;
+    }
     // Encoding a frame and the store's work for its commit (decoding for its
     // projections, handing the batch to the writer) run in a task of their own, after
     // the producer's frame, not inside it.
@@ -1221,12 +1249,31 @@ class RecorderImpl implements Recorder {
     });
   }
 
-  /** Sends the next commit if none is in flight: the oldest sealed frame, else the backlog. */
+  /**
+   * Whether another commit may be sent: fewer than {@link COMMITS_IN_FLIGHT} are on
+   * their way, and none is waiting to be resent after a failure.
+   */
+  #canSend(): boolean {
+    if (this.#reading) return false;
+    if (this.#resync) return this.#inFlight.length === 0;
+    return this.#inFlight.length < COMMITS_IN_FLIGHT;
+  }
+
+  /**
+   * Sends commits while {@link #canSend}: those to send again first, then the sealed
+   * frames, oldest first, else the backlog. Several are in flight at once, each with
+   * the versions its predecessors predict, so that the writer can commit them as a
+   * group (one fsync) while the next frame is encoded.
+   */
   #pump(): void {
-    while (this.#inFlight === undefined) {
+    if (this.#resync && this.#inFlight.length === 0) this.#resync = false;
+    while (this.#canSend()) {
       let next: PendingCommit;
-      const sealed = this.#sealed.shift();
-      if (sealed !== undefined) {
+      const retry = this.#retry.shift();
+      const sealed = retry === undefined ? this.#sealed.shift() : undefined;
+      if (retry !== undefined) {
+        next = retry;
+      } else if (sealed !== undefined) {
         next = this.#encodeFrame(sealed);
       } else if (this.#backlog !== undefined) {
         next = this.#finishBacklog(this.#backlog);
@@ -1239,7 +1286,7 @@ class RecorderImpl implements Recorder {
         this.#settle(next, undefined, undefined);
         continue;
       }
-      this.#inFlight = next;
+      this.#inFlight.push(next);
       void this.#send(next);
     }
   }
@@ -1249,32 +1296,80 @@ class RecorderImpl implements Recorder {
     let result: CommitResult | undefined;
     let failure: unknown;
     try {
+      if (commit.groups.some((group) => !this.#versions.has(group.stream))) {
+        // First commit to a stream, or the first after a failure: read its version,
+        // sending nothing else meanwhile (the commits after it predict from it).
+        this.#reading = true;
+        try {
+          for (const group of commit.groups) {
+            if (!this.#versions.has(group.stream)) {
+              this.#versions.set(group.stream, await this.#store.streamVersion(group.stream));
+            }
+          }
+        } finally {
+          this.#reading = false;
+        }
+      }
       const appends: PreparedAppend[] = [];
       for (const group of commit.groups) {
-        let version = this.#versions.get(group.stream);
-        // First commit to a stream, or the first after a failure: read its version.
-        version ??= await this.#store.streamVersion(group.stream);
+        const version = this.#versions.get(group.stream)!;
+        const next = version + BigInt(group.records.length);
+        commit.predicted.set(group.stream, next);
+        this.#versions.set(group.stream, next);
         appends.push({ stream: group.stream, expectedVersion: version, records: group.records });
       }
-      result = await this.#store.commitBatch(
+      // Called before any later commit's: the store commits in the order of the calls.
+      const sent = this.#store.commitBatch(
         appends,
         commit.writes.length === 0 ? {} : { writes: commit.writes },
       );
+      this.#pump();
+      result = await sent;
     } catch (error) {
       failure = error;
     }
-    this.#inFlight = undefined;
-    this.#settle(commit, result, failure);
+    this.#inFlight.splice(this.#inFlight.indexOf(commit), 1);
+    if (result === undefined && this.#resync && !commit.resent && isConcurrencyError(failure)) {
+      // Refused only because a commit before it failed: its versions were predicted on
+      // top of that one. Send it again, in order, once the others have settled.
+      commit.resent = true;
+      this.#retry.push(commit);
+    } else {
+      if (result === undefined || !this.#asPredicted(commit, result)) this.#startResync(commit);
+      this.#settle(commit, result, failure);
+    }
     this.#pump();
+  }
+
+  /** Whether a commit left every stream at the version it predicted. */
+  #asPredicted(commit: PendingCommit, result: CommitResult): boolean {
+    return commit.groups.every(
+      (group, i) => result.appends[i]?.nextExpectedVersion === commit.predicted.get(group.stream),
+    );
+  }
+
+  /**
+   * A commit failed, or an idempotent repeat left a stream at another version than
+   * predicted: forget every predicted version, so the next commits read them again.
+   */
+  #startResync(commit: PendingCommit): void {
+    if (commit.empty) return;
+    this.#versions.clear();
+    if (this.#inFlight.length > 0) this.#resync = true;
   }
 
   #settle(commit: PendingCommit, result: CommitResult | undefined, failure: unknown): void {
     const now = performance.now();
     if (result !== undefined) {
-      commit.groups.forEach((group, i) => {
-        const appended = result.appends[i];
-        if (appended !== undefined) this.#versions.set(group.stream, appended.nextExpectedVersion);
-      });
+      if (this.#inFlight.length === 0 && this.#retry.length === 0) {
+        // Nothing in flight predicts on top of it: the store's word is the version.
+        commit.groups.forEach((group, i) => {
+          const appended = result.appends[i];
+          if (appended !== undefined) {
+            this.#versions.set(group.stream, appended.nextExpectedVersion);
+          }
+        });
+      }
       this.#commits++;
       this.#committed += commit.events;
       this.#coalesced += commit.coalesced;
@@ -1306,8 +1401,7 @@ class RecorderImpl implements Recorder {
       }
     } else if (!commit.empty) {
       // The stream versions are no longer known (a conflict, or an outcome the store
-      // could not confirm): the next commit reads them again.
-      for (const group of commit.groups) this.#versions.delete(group.stream);
+      // could not confirm): the next commits read them again (see #startResync).
       this.#failedCommits++;
       const lost = commit.events + commit.coalesced;
       this.#failed += lost;
@@ -1320,7 +1414,13 @@ class RecorderImpl implements Recorder {
         streams: commit.streams(),
       });
     }
-    this.#settledSeq = commit.seq;
+    // Settled up to here: every commit up to this one, unless an older one waits to be
+    // sent again.
+    if (commit.seq > this.#maxSettledSeq) this.#maxSettledSeq = commit.seq;
+    let settled = this.#maxSettledSeq;
+    for (const pending of this.#retry) settled = Math.min(settled, pending.seq - 1);
+    for (const pending of this.#inFlight) settled = Math.min(settled, pending.seq - 1);
+    if (settled > this.#settledSeq) this.#settledSeq = settled;
     for (let i = 0; i < this.#flushWaiters.length;) {
       const waiter = this.#flushWaiters[i]!;
       if (waiter.target <= this.#settledSeq) {
