@@ -158,6 +158,26 @@ const EnergyPeak = defineFrameEvent(
   }),
 );
 
+const EnergyAnomaly = defineFrameEvent(
+  'energy.anomaly',
+  'A rolling window of a metric departed from its robust baseline (median and MAD)',
+  ClosedObject({
+    metric: StringEnum(['energy', 'token_rate', 'fps', 'frame_budget_used']),
+    model_id: ModelIdSchema,
+    value: Type.Number({ description: 'The value found anomalous (per second of the series)' }),
+    median: Type.Number({ description: 'Median of the window before the value' }),
+    mad: NonNegativeNumber('Median absolute deviation of that window'),
+    score: Type.Number({
+      description: 'Robust z-score: (value - median) / (1.4826 * MAD), MAD floored',
+    }),
+    threshold: NonNegativeNumber('Absolute score from which a value is anomalous'),
+    direction: StringEnum(['high', 'low']),
+    window_size: Type.Integer({ minimum: 1, description: 'Points in the window' }),
+    window_seconds: NonNegativeNumber('Seconds of the series one window covers'),
+    window_start: TimestampSchema,
+  }),
+);
+
 const UserPrompt = defineEvent(
   'user.prompt',
   'The user sent a prompt (its text is not part of the event)',
@@ -454,6 +474,7 @@ export const eventSchemas = {
   'system.end': SystemEnd,
   'energy.update': EnergyUpdate,
   'energy.peak': EnergyPeak,
+  'energy.anomaly': EnergyAnomaly,
   'user.prompt': UserPrompt,
   'user.action': UserAction,
   'ai.output': AiOutput,

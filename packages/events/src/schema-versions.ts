@@ -10,6 +10,7 @@ export const SCHEMA_VERSIONS: Readonly<Record<EventType, number>> = Object.freez
   'system.end': 1,
   'energy.update': 1,
   'energy.peak': 1,
+  'energy.anomaly': 1,
   'user.prompt': 1,
   'user.action': 1,
   'ai.output': 1,

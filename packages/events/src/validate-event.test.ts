@@ -53,6 +53,7 @@ describe('validateEvent', () => {
         'system.end',
         'energy.update',
         'energy.peak',
+        'energy.anomaly',
         'user.prompt',
         'user.action',
         'ai.output',

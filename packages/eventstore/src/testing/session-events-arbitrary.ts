@@ -48,7 +48,9 @@ const OTHER_TYPES: readonly EventType[] = EVENT_TYPES.filter(
     type !== 'system.start' &&
     type !== 'system.end' &&
     type !== 'energy.update' &&
-    type !== 'ai.output',
+    type !== 'ai.output' &&
+    // Analytics output (`@wirthforge/metrics` derives it from the updates), not producer input.
+    type !== 'energy.anomaly',
 );
 
 /** Event types that belong to a frame (their `frame_id` follows the session's frames). */

@@ -1,0 +1,43 @@
+/**
+ * The names of every metric `createStoreMetrics` registers, OpenTelemetry-style. Where
+ * an OpenTelemetry semantic convention exists the name is the convention's
+ * (`process.memory.usage`, `db.client.operation.duration`, `nodejs.eventloop.delay.*`,
+ * `v8js.memory.heap.used`), with its attribute names (`db.operation.name`,
+ * `error.type`); the rest live under `wirthforge.`.
+ */
+export const METRIC_NAMES = Object.freeze({
+  eventsRecorded: 'wirthforge.recorder.events.recorded',
+  eventsAccepted: 'wirthforge.recorder.events.accepted',
+  eventsCoalesced: 'wirthforge.recorder.events.coalesced',
+  eventsFiltered: 'wirthforge.recorder.events.filtered',
+  eventsRejected: 'wirthforge.recorder.events.rejected',
+  eventsFailed: 'wirthforge.recorder.events.failed',
+  eventsCommitted: 'wirthforge.store.events.committed',
+  frameCost: 'wirthforge.recorder.frame.duration',
+  commitTask: 'wirthforge.recorder.commit_task.duration',
+  durableLatency: 'wirthforge.recorder.durable.latency',
+  queueDepth: 'wirthforge.recorder.queue.depth',
+  backpressure: 'wirthforge.recorder.backpressure',
+  commitDuration: 'db.client.operation.duration',
+  batchSize: 'wirthforge.store.commit.batch.size',
+  commits: 'wirthforge.store.commits',
+  commitRate: 'wirthforge.store.commit.rate',
+  storageSize: 'wirthforge.storage.size',
+  storageGrowth: 'wirthforge.storage.growth.rate',
+  walSize: 'wirthforge.storage.wal.size',
+  checkpoints: 'wirthforge.storage.checkpoints',
+  checkpointFrames: 'wirthforge.storage.checkpoint.frames',
+  operationDuration: 'wirthforge.operation.duration',
+  errors: 'wirthforge.errors',
+  framesOverBudget: 'wirthforge.frames.over_budget',
+  peaks: 'wirthforge.analytics.peaks',
+  anomalies: 'wirthforge.analytics.anomalies',
+  lateEvents: 'wirthforge.analytics.late_events',
+  rollupWrites: 'wirthforge.analytics.rollup.writes',
+  analyticsCost: 'wirthforge.analytics.commit.duration',
+  memoryUsage: 'process.memory.usage',
+  heapUsed: 'v8js.memory.heap.used',
+  eventLoopDelayP50: 'nodejs.eventloop.delay.p50',
+  eventLoopDelayP99: 'nodejs.eventloop.delay.p99',
+  eventLoopDelayMax: 'nodejs.eventloop.delay.max',
+} as const);
