@@ -1,0 +1,205 @@
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+import { isStorageError } from '@wirthforge/storage';
+import {
+  acquireLockFile,
+  checkSqliteFileIntegrity,
+  openSqliteReadOnlyStorage,
+  openSqliteStorage,
+} from '@wirthforge/storage-sqlite';
+
+import { backupToFile, databaseFiles, temporaryBeside, unpackBackup } from '../backup-file.js';
+import type { CommandDefinition } from '../command-definition.js';
+import { examples } from '../command-definition.js';
+import type { CommonOptions } from '../cli-runtime.js';
+import { requireConfirmation } from '../cli-runtime.js';
+import { CliError } from '../errors.js';
+import { formatBytes, formatCount, keyValues } from '../format-text.js';
+import { requireDatabase, toCliError } from '../open-store.js';
+
+interface BackupOptions extends CommonOptions {
+  readonly force?: boolean;
+}
+
+interface RestoreOptions extends CommonOptions {
+  readonly yes?: boolean;
+}
+
+/** `wfstate backup FILE`. */
+export const backupCommand: CommandDefinition = {
+  name: 'backup',
+  register(program, runtime) {
+    const command = runtime
+      .common(program.command('backup'))
+      .argument('<file>', 'where to write the backup (gzip-compressed SQLite database)')
+      .option('-f, --force', 'replace FILE if it exists')
+      .description(
+        'a consistent, compressed, verified copy of the database, safe while the daemon writes',
+      )
+      .addHelpText(
+        'after',
+        `${examples('wfstate backup ~/backups/wirthforge-$(date +%F).db.gz', 'wfstate backup state.db.gz --force --json')}
+The copy is one consistent snapshot (VACUUM INTO), checked (integrity and every event's
+checksum) before it is compressed, and read back after writing; FILE appears only when
+all of that passed.
+`,
+      );
+    runtime.bind<BackupOptions>(command, async (env, options, [file]) => {
+      const source = requireDatabase(env);
+      const destination = resolve(env.io.cwd, file!);
+      if (existsSync(destination) && options.force !== true) {
+        throw new CliError('refused', `${destination} already exists`, {
+          hint: 'pass --force to replace it, or choose another file name',
+        });
+      }
+      mkdirSync(dirname(destination), { recursive: true });
+      let report;
+      try {
+        report = await backupToFile(source, destination);
+      } catch (error) {
+        throw toCliError(error, source);
+      }
+      return {
+        json: report,
+        text: `backup written and verified: ${report.path}\n${keyValues([
+          [
+            'size',
+            `${formatBytes(report.bytes)} (database ${formatBytes(report.databaseBytes)}, ${((report.bytes / Math.max(1, report.databaseBytes)) * 100).toFixed(0)}%)`,
+          ],
+          ['events', `positions 1..${formatCount(report.headPosition)}`],
+          ['sha256', `${report.sha256} (of the database inside)`],
+        ])}`,
+      };
+    });
+  },
+};
+
+/** `wfstate restore FILE`. */
+export const restoreCommand: CommandDefinition = {
+  name: 'restore',
+  register(program, runtime) {
+    const command = runtime
+      .common(program.command('restore'))
+      .argument('<file>', 'a backup written by `wfstate backup` (or a plain database file)')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .description('replace the database with a backup, after verifying the backup')
+      .addHelpText(
+        'after',
+        `${examples('wfstate restore ~/backups/wirthforge-2025-08-17.db.gz', 'wfstate restore backup.db.gz --yes --json')}
+The backup is unpacked beside the database and fully checked first; a damaged backup is
+refused and nothing changes. The current database is kept aside until the restored one
+has opened cleanly, then removed; if the restored one does not open, the current one is
+put back. Needs the writer lock: stop the daemon first.
+`,
+      );
+    runtime.bind<RestoreOptions>(command, async (env, options, [file]) => {
+      const source = resolve(env.io.cwd, file!);
+      if (!existsSync(source)) {
+        throw new CliError('not_found', `no backup at ${source}`, { hint: 'check the path' });
+      }
+      const { database, dir } = env.dataDir;
+      await requireConfirmation(
+        env,
+        options.yes,
+        `replace ${database} with the backup ${source}`,
+        'restore',
+      );
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      let lock;
+      try {
+        lock = acquireLockFile(database);
+      } catch (error) {
+        throw toCliError(error, database);
+      }
+      const unpacked = temporaryBeside(database, 'restore');
+      let aside: string | undefined;
+      try {
+        // 1. Unpack and verify the backup before touching anything.
+        try {
+          await unpackBackup(source, unpacked);
+        } catch (error) {
+          throw new CliError(
+            'invalid_input',
+            `${source} is not a readable backup: ${(error as Error).message}`,
+            {
+              hint: 'use a file written by `wfstate backup`; the current database was not touched',
+              cause: error,
+            },
+          );
+        }
+        let headPosition: bigint;
+        try {
+          const integrity = await checkSqliteFileIntegrity(unpacked);
+          if (!integrity.ok) {
+            throw new CliError(
+              'check_failed',
+              `the backup ${source} is damaged: ${integrity.problems[0]?.message ?? 'unknown problem'}`,
+              {
+                hint: 'use another backup; the current database was not touched',
+                details: integrity.problems,
+              },
+            );
+          }
+          headPosition = integrity.headPosition;
+          const probe = await openSqliteReadOnlyStorage({ path: unpacked });
+          await probe.close();
+        } catch (error) {
+          if (error instanceof CliError) throw error;
+          throw new CliError(
+            'check_failed',
+            `the backup ${source} is not a usable WIRTHFORGE State database: ${(error as Error).message}`,
+            { hint: 'use another backup; the current database was not touched', cause: error },
+          );
+        }
+        // 2. Keep the current database aside, put the backup in place.
+        const current = databaseFiles(database);
+        if (current.length > 0) {
+          aside = `${database}.before-restore-${Date.now()}`;
+          for (const f of current) renameSync(f, f.replace(database, aside));
+        }
+        renameSync(unpacked, database);
+        // 3. It must open cleanly (schema, writer, pragmas) before the old one goes.
+        lock.release();
+        lock = undefined;
+        try {
+          const storage = await openSqliteStorage({ path: database });
+          const check = await storage.checkIntegrity({ quick: true });
+          await storage.close();
+          if (!check.ok) throw new Error(check.problems[0]?.message ?? 'integrity check failed');
+        } catch (error) {
+          for (const f of databaseFiles(database)) rmSync(f, { force: true });
+          if (aside !== undefined) {
+            for (const f of databaseFiles(aside)) renameSync(f, f.replace(aside, database));
+          }
+          throw new CliError(
+            'failed',
+            `the restored database did not open cleanly (${(error as Error).message}); the previous database is back in place`,
+            {
+              hint: isStorageError(error, 'locked')
+                ? 'stop the daemon and try again'
+                : 'use another backup',
+              cause: error,
+            },
+          );
+        }
+        const previous = aside;
+        if (previous !== undefined)
+          for (const f of databaseFiles(previous)) rmSync(f, { force: true });
+        const json = {
+          restored: database,
+          from: source,
+          headPosition,
+          previousRemoved: previous !== undefined,
+        };
+        return {
+          json,
+          text: `restored ${database} from ${source} (positions 1..${formatCount(headPosition)}); the previous database was removed`,
+        };
+      } finally {
+        rmSync(unpacked, { force: true });
+        lock?.release();
+      }
+    });
+  },
+};

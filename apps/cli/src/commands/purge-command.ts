@@ -1,0 +1,125 @@
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { purgeSqliteFile } from '@wirthforge/storage-sqlite';
+import type { PurgeReport } from '@wirthforge/storage-sqlite';
+
+import type { CommandDefinition } from '../command-definition.js';
+import { examples } from '../command-definition.js';
+import type { CommonOptions } from '../cli-runtime.js';
+import { requireConfirmation } from '../cli-runtime.js';
+import { CliError } from '../errors.js';
+import { formatBytes, formatCount, keyValues, table } from '../format-text.js';
+import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
+import { findSession } from '../session-arg.js';
+
+interface PurgeOptions extends CommonOptions {
+  readonly all?: boolean;
+  readonly yes?: boolean;
+}
+
+/** Backups the CLI itself wrote into the data directory (e.g. before a repair). */
+export const BACKUPS_DIR = 'backups';
+
+/** `wfstate purge SESSION|--all`. */
+export const purgeCommand: CommandDefinition = {
+  name: 'purge',
+  register(program, runtime) {
+    const command = runtime
+      .common(program.command('purge'))
+      .argument('[session]', 'session id (or --all)')
+      .option('--all', 'every session, user and event: an empty store')
+      .option('-y, --yes', 'do not ask for confirmation')
+      .description(
+        'delete a session (or everything) for good, from the database, its WAL and its free pages',
+      )
+      .addHelpText(
+        'after',
+        `${examples('wfstate purge 20250817T194800Z_001', 'wfstate purge --all --yes --json')}
+Removes the session's events, its row, snapshots, segments and rollups; its user's
+progress is recomputed from what remains. Deleted pages are zeroed (secure_delete), the
+WAL is emptied (checkpoint TRUNCATE) and the file rebuilt (VACUUM), so nothing of it
+stays on disk; backups that wfstate wrote inside the data directory (${BACKUPS_DIR}/) hold
+the old data too and are deleted. Backups elsewhere are yours to delete.
+Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
+`,
+      );
+    runtime.bind<PurgeOptions>(command, async (env, options, [arg]) => {
+      if ((arg === undefined) === (options.all !== true)) {
+        throw new CliError('usage', 'name one SESSION or pass --all', {
+          hint: '`wfstate sessions list` shows the session ids',
+        });
+      }
+      const database = requireDatabase(env);
+      let stream: string | undefined;
+      let sessionId: string | undefined;
+      if (arg !== undefined) {
+        const open = await openReadOnly(env);
+        try {
+          ({ stream, sessionId } = await findSession(open.storage, arg));
+        } finally {
+          await open.close();
+        }
+      }
+      await requireConfirmation(
+        env,
+        options.yes,
+        sessionId === undefined
+          ? `delete EVERY session, user and event in ${database} for good`
+          : `delete session ${sessionId} for good`,
+        sessionId ?? 'purge all',
+      );
+      let report: PurgeReport;
+      try {
+        report = purgeSqliteFile(
+          database,
+          stream === undefined ? { all: true } : { streams: [stream] },
+          { actor: 'wfstate purge' },
+        );
+      } catch (error) {
+        throw toCliError(error, database);
+      }
+      // The user's progress row went with the session; rebuild it from what remains.
+      let rebuilt = { sessions: 0, users: 0 };
+      if (stream !== undefined && report.users.length > 0) {
+        const open = await openWritable(env);
+        try {
+          const result = await open.store.rebuildProjections();
+          rebuilt = { sessions: result.sessions, users: result.users };
+        } finally {
+          await open.close();
+        }
+      }
+      const backupsDir = join(env.dataDir.dir, BACKUPS_DIR);
+      const backupsRemoved: string[] = [];
+      if (existsSync(backupsDir)) {
+        for (const name of readdirSync(backupsDir)) {
+          rmSync(join(backupsDir, name), { force: true, recursive: true });
+          backupsRemoved.push(join(backupsDir, name));
+        }
+      }
+      const json = { ...report, rebuilt, backupsRemoved };
+      const text = [
+        `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}`,
+        table(
+          ['removed', 'rows'],
+          Object.entries(report.rows).map(([k, v]) => [k, formatCount(v)]),
+        ),
+        keyValues([
+          ['streams', report.streams.join(', ') || '-'],
+          [
+            'positions',
+            report.positions.map(([a, b]) => (a === b ? `${a}` : `${a}..${b}`)).join(', ') || '-',
+          ],
+          ['users recomputed', report.users.join(', ') || '-'],
+          [
+            'file',
+            `${formatBytes(report.bytesBefore)} -> ${formatBytes(report.bytesAfter)} (WAL ${formatBytes(report.walBytesAfter)})`,
+          ],
+          ['backups removed', backupsRemoved.join(', ') || '-'],
+        ]),
+      ].join('\n');
+      return { json, text };
+    });
+  },
+};

@@ -1,0 +1,170 @@
+/**
+ * Real data for the CLI's tests: sessions simulated at 60 Hz and recorded through the
+ * event store's recorder into a SQLite data directory, as the application records them.
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { createSessionId } from '@wirthforge/events';
+import { createEventStore, createRecorder } from '@wirthforge/eventstore';
+import { simulateSession } from '@wirthforge/simulator';
+import { openSqliteStorage } from '@wirthforge/storage-sqlite';
+
+import type { CliIo } from '../src/cli-io.js';
+import { runCli } from '../src/run-cli.js';
+
+/** A string that appears only in the private session's AI tokens. */
+export const MARKER = 'ZEBRA-MARKER-4c1d';
+
+/** The built CLI. */
+export const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/** Ids of the fixture sessions. */
+export const PUBLIC_SESSION = createSessionId(new Date('2025-08-17T19:48:00Z'), 1);
+export const PRIVATE_SESSION = createSessionId(new Date('2025-08-17T20:10:00Z'), 1);
+
+/** Records one simulated session through the recorder. */
+async function recordSession(
+  store: ReturnType<typeof createEventStore>,
+  options: {
+    sessionId: string;
+    start: Date;
+    seconds: number;
+    seed: number;
+    keepTokens: boolean;
+    marker?: string;
+  },
+): Promise<void> {
+  const session = simulateSession({
+    seed: options.seed,
+    sessionId: options.sessionId,
+    startTime: options.start,
+    durationSeconds: options.seconds,
+    models: ['ollama/llama3.2:3b', 'ollama/mistral:7b'],
+  });
+  const recorder = createRecorder(store, {
+    clock: 'external',
+    maxPendingFrames: session.frameCount + 1,
+    ...(options.keepTokens ? { pipeline: { privacy: false } } : {}),
+  });
+  let tokens = 0;
+  for (const frame of session) {
+    for (const event of frame.events) {
+      if (options.marker !== undefined && event.type === 'ai.output' && 'token' in event.data) {
+        tokens++;
+        recorder.record({
+          ...event,
+          data: { ...event.data, token: `${options.marker}-${tokens}` },
+        });
+      } else {
+        recorder.record(event);
+      }
+    }
+    recorder.endFrame();
+  }
+  await recorder.close();
+}
+
+/**
+ * A data directory with two ended sessions: one recorded with the recorder's privacy
+ * default (tokens stored as hashes), one with tokens kept, each token holding {@link MARKER}.
+ */
+export async function recordFixture(dir: string): Promise<void> {
+  const storage = await openSqliteStorage({ path: join(dir, 'state.db'), synchronous: 'normal' });
+  const store = createEventStore({ storage });
+  try {
+    await recordSession(store, {
+      sessionId: PUBLIC_SESSION,
+      start: new Date('2025-08-17T19:48:00Z'),
+      seconds: 8,
+      seed: 31,
+      keepTokens: false,
+    });
+    await recordSession(store, {
+      sessionId: PRIVATE_SESSION,
+      start: new Date('2025-08-17T20:10:00Z'),
+      seconds: 6,
+      seed: 12,
+      keepTokens: true,
+      marker: MARKER,
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `wfcli-${prefix}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A copy of a template data directory. */
+export function copyDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true });
+}
+
+/** What a run of the CLI printed. */
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI in this process with captured output. */
+export async function cli(
+  argv: readonly string[],
+  options: { cwd?: string; env?: Record<string, string | undefined>; signal?: AbortSignal } = {},
+): Promise<CliRun> {
+  let stdout = '';
+  let stderr = '';
+  const io: CliIo = {
+    stdout: { write: (t: string) => (stdout += t), isTTY: false },
+    stderr: { write: (t: string) => (stderr += t), isTTY: false },
+    env: options.env ?? { HOME: '/nonexistent' },
+    cwd: options.cwd ?? process.cwd(),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+  const code = await runCli(argv, io);
+  return { code, stdout, stderr };
+}
+
+/** Runs the built CLI as a child process. */
+export function spawnCli(
+  argv: readonly string[],
+  options: {
+    env?: Record<string, string | undefined>;
+    onStdout?: (text: string, kill: () => void) => void;
+  } = {},
+): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...argv], {
+      env: { PATH: process.env.PATH, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (t: string) => {
+      stdout += t;
+      options.onStdout?.(stdout, () => child.kill('SIGINT'));
+    });
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Every file under `dir` whose bytes contain `marker`. */
+export function filesContaining(dir: string, marker: string): string[] {
+  const needle = Buffer.from(marker);
+  const found: string[] = [];
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isFile() && statSync(path).size > 0 && readFileSync(path).includes(needle))
+      found.push(path);
+  }
+  return found;
+}
