@@ -145,6 +145,19 @@ export interface AggregateStreamResult<S> {
   readonly position: bigint;
 }
 
+/** What an {@link EventStore.onCommit} listener receives for one acknowledged commit. */
+export interface CommittedBatch {
+  /** One entry per append of the commit, in order: each stream's new version and positions. */
+  readonly streams: readonly AppendBatchResult['streams'][number][];
+  /** The appends as committed (their records' types, timestamps and frame ids). */
+  readonly appends: readonly PreparedAppend[];
+  /** Highest global position after the commit. */
+  readonly lastPosition: bigint;
+}
+
+/** A listener of {@link EventStore.onCommit}. */
+export type CommitListener = (commit: CommittedBatch) => void;
+
 /** Options of {@link EventStore.commitBatch}. */
 export interface CommitBatchOptions {
   /** Relational writes committed with the events (after the inline projections' own). */
@@ -399,6 +412,22 @@ export interface EventStore {
   readonly closed: boolean;
 
   /**
+   * Calls `listener` after each commit of the persistent log is acknowledged, in commit
+   * order, with the streams' new versions and the records stored: for schedulers that
+   * count events (snapshots, metrics) without being on the path of the commit or the
+   * frame. A listener must be quick and must not throw (a throw is swallowed); commits
+   * of private sessions are not reported. Returns a function that removes the listener.
+   *
+   * @example
+   * ```ts
+   * const off = store.onCommit(({ streams }) => {
+   *   for (const { stream, nextExpectedVersion } of streams) counts.set(stream, nextExpectedVersion);
+   * });
+   * ```
+   */
+  onCommit(listener: CommitListener): () => void;
+
+  /**
    * Ends every subscription, waits for commits in flight, drops private sessions and
    * closes the storage. Idempotent; every later call rejects with code `closed`.
    */
@@ -505,6 +534,7 @@ class StoreImpl implements EventStore {
   readonly #settings: InlineProjectionSettings;
   readonly #inline: InlineProjections;
   readonly #notifier = new CommitNotifier();
+  readonly #commitListeners = new Set<CommitListener>();
   readonly #subscriptions = new Set<StoreSubscription>();
   readonly #private = new Map<string, PrivateSession>();
   #queue: Promise<unknown> = Promise.resolve();
@@ -724,6 +754,7 @@ class StoreImpl implements EventStore {
           }
           if (!this.#inline.confirm(plan, settled.result)) this.#failed(flight);
           this.#notifier.notify();
+          if (this.#commitListeners.size > 0) this.#tellListeners(appends, settled.result);
           return settled.result;
         });
       flight.settled = outcome.then(
@@ -1213,6 +1244,29 @@ class StoreImpl implements EventStore {
         position: head,
       };
     });
+  }
+
+  onCommit(listener: CommitListener): () => void {
+    if (typeof listener !== 'function') throw invalidArgument('listener', 'expected a function');
+    this.#commitListeners.add(listener);
+    return () => {
+      this.#commitListeners.delete(listener);
+    };
+  }
+
+  #tellListeners(appends: readonly PreparedAppend[], result: AppendBatchResult): void {
+    const commit: CommittedBatch = {
+      streams: result.streams,
+      appends,
+      lastPosition: result.lastPosition,
+    };
+    for (const listener of this.#commitListeners) {
+      try {
+        listener(commit);
+      } catch {
+        // A listener's failure must not fail the commit it is told about.
+      }
+    }
   }
 
   // ---- lifecycle -----------------------------------------------------------------------

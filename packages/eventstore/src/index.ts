@@ -16,6 +16,8 @@ export {
   type AppendToStreamResult,
   type Clock,
   type CommitBatchOptions,
+  type CommitListener,
+  type CommittedBatch,
   type CommitResult,
   type EndSessionOptions,
   type EventStore,
