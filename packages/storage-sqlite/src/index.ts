@@ -38,3 +38,23 @@ export type {
 } from './sqlite-connection.js';
 
 export type { CheckpointMode, CheckpointResult } from './sqlite-writer-protocol.js';
+
+export { DATABASE_FILE_NAME, resolveDataDirectory } from './data-directory.js';
+export type { DataDirectory, ResolveDataDirectoryOptions } from './data-directory.js';
+
+export { SqliteReadOnlyStorage, openSqliteReadOnlyStorage } from './sqlite-read-only-storage.js';
+export type { SqliteReadOnlyStorageOptions } from './sqlite-read-only-storage.js';
+
+export {
+  PURGED_POSITIONS_KEY,
+  mergePositionRanges,
+  purgeSqliteFile,
+  readPurgedPositions,
+} from './sqlite-purge.js';
+export type { PositionRange, PurgeOptions, PurgeReport, PurgeTarget } from './sqlite-purge.js';
+
+export { vacuumSqliteFile } from './sqlite-vacuum.js';
+export type { VacuumReport } from './sqlite-vacuum.js';
+
+export { DEFAULT_SEAL_OPTIONS, SEGMENT_MAX_SPAN_KEY } from './sqlite-sealer.js';
+export type { SealOptions } from './sqlite-sealer.js';

@@ -1,7 +1,10 @@
 /**
  * Event reads on a read-only connection, in bounded pages by position (or by version for
  * one stream): each page is its own short read transaction, so a long read never pins the
- * WAL, and the writer never waits for readers.
+ * WAL, and the writer never waits for readers. Each page merges sealed segments and hot
+ * rows in position (or version) order inside that one transaction, so a seal committing
+ * between pages never makes a read skip or repeat an event. Only the segments a page
+ * needs are decoded, and decoded segments are kept in a small LRU cache.
  */
 import {
   StorageError,
@@ -22,6 +25,9 @@ import type { Kysely } from 'kysely';
 import { toSqliteStorageError } from './errors.js';
 import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
+import { readSegmentMaxSpan } from './sqlite-sealer.js';
+import { SEGMENT_META_COLUMNS, SegmentCache, lowerBound } from './segment-cache.js';
+import type { SegmentMeta } from './segment-cache.js';
 import { readHeadPosition } from './sqlite-writer.js';
 
 /** A row as the driver returns it in raw mode, in {@link SqliteEventReader.selectEvents} order. */
@@ -55,11 +61,39 @@ export class SqliteEventReader {
   private readonly compiler: Kysely<Database> = createSqliteCompiler();
   private readonly statements = new Map<string, SqliteStatement>();
 
+  private readonly segments: SegmentCache;
+
   constructor(
     private readonly connection: SqliteConnection,
     private readonly pageSize: number,
     private readonly ensureOpen: () => void,
-  ) {}
+    segmentCacheSize = 16,
+  ) {
+    this.segments = new SegmentCache(connection, segmentCacheSize);
+  }
+
+  /**
+   * Runs `read` in one read transaction (a consistent snapshot of segments and hot rows),
+   * unless one is already open.
+   */
+  private snapshot<T>(read: () => T): T {
+    this.ensureOpen();
+    const own = !this.connection.inTransaction;
+    try {
+      if (own) this.connection.exec('BEGIN');
+      return read();
+    } catch (error) {
+      throw toSqliteStorageError(error, 'read');
+    } finally {
+      if (own && this.connection.inTransaction) this.connection.exec('COMMIT');
+    }
+  }
+
+  private segmentMetas(sql: string, ...parameters: unknown[]): SegmentMeta[] {
+    return this.statement(sql)
+      .raw(false)
+      .all(...parameters) as SegmentMeta[];
+  }
 
   // Stream and type names by id. Rows carry the ids (no join per row, and one string
   // per stream or type instead of one per row); ids are never reused, so entries never
@@ -180,6 +214,52 @@ export class SqliteEventReader {
     return records;
   }
 
+  /** One page of a stream, versions `lo..hi`, from segments and hot rows. */
+  private streamPage(
+    streamId: number,
+    stream: string,
+    lo: number,
+    hi: number,
+    limit: number,
+    backwards: boolean,
+  ): StoredEventRecord[] {
+    const out: StoredEventRecord[] = [];
+    const hot = (count: number): void => {
+      const query = this.selectEvents()
+        .where('e.stream_id', '=', streamId)
+        .where('e.version', '>=', lo)
+        .where('e.version', '<=', hi)
+        .orderBy('e.version', backwards ? 'desc' : 'asc')
+        .limit(count);
+      for (const row of this.run(query.compile())) out.push(this.toRecord(row));
+    };
+    // Sealed versions all come before hot ones: segments then hot rows forwards,
+    // hot rows then segments backwards.
+    if (backwards) hot(limit);
+    if (out.length < limit) {
+      const metas = this.segmentMetas(
+        `select ${SEGMENT_META_COLUMNS} from segments where stream_id = ? and first_version <= ? ` +
+          `and last_version >= ? order by first_version ${backwards ? 'desc' : 'asc'}`,
+        streamId,
+        hi,
+        lo,
+      );
+      for (const meta of metas) {
+        if (out.length >= limit) break;
+        const { events } = this.segments.get(meta, stream);
+        const from = Math.max(lo, meta.first_version) - meta.first_version;
+        const to = Math.min(hi, meta.last_version) - meta.first_version;
+        if (backwards) {
+          for (let i = to; i >= from && out.length < limit; i--) out.push(events[i]!);
+        } else {
+          for (let i = from; i <= to && out.length < limit; i++) out.push(events[i]!);
+        }
+      }
+    }
+    if (!backwards && out.length < limit) hot(limit - out.length);
+    return out;
+  }
+
   /** See `EventStorage.readStreamPages`. */
   async *readStreamPages(
     stream: string,
@@ -197,6 +277,7 @@ export class SqliteEventReader {
       throw toSqliteStorageError(error, 'read');
     }
     if (row === undefined || maxCount === 0) return;
+    const streamId = row.id;
     // Bound the read by the stream's version when it started: a read never chases appends.
     let lo = low;
     let hi = Math.min(high, row.version);
@@ -204,20 +285,123 @@ export class SqliteEventReader {
     for (let page = 0; lo <= hi && remaining > 0; page++) {
       if (page > 0) await nextTurn();
       const limit = Math.min(this.pageSize, remaining);
-      const query = this.selectEvents()
-        .where('e.stream_id', '=', row.id)
-        .where('e.version', '>=', lo)
-        .where('e.version', '<=', hi)
-        .orderBy('e.version', backwards ? 'desc' : 'asc')
-        .limit(limit);
-      const rows = this.run(query.compile());
-      if (rows.length > 0) yield this.toRecords(rows);
-      remaining -= rows.length;
-      if (rows.length < limit) return;
-      const last = rows[rows.length - 1]![VERSION];
+      const records = this.snapshot(() =>
+        this.streamPage(streamId, stream, lo, hi, limit, backwards),
+      );
+      if (records.length > 0) yield records;
+      remaining -= records.length;
+      if (records.length < limit) return;
+      const last = Number(records[records.length - 1]!.version);
       if (backwards) hi = last - 1;
       else lo = last + 1;
     }
+  }
+
+  /** The hot rows of positions `lo..hi` (filtered), in position order, at most `limit`. */
+  private hotRows(
+    lo: number,
+    hi: number,
+    limit: number,
+    types: readonly string[] | undefined,
+    streams: readonly string[] | undefined,
+  ): EventRowOut[] {
+    let query = this.selectEvents().where('e.position', '>=', lo).where('e.position', '<=', hi);
+    if (types !== undefined) {
+      query = query.where('e.type_id', 'in', (eb) =>
+        eb
+          .selectFrom('event_types')
+          .select('id')
+          .where('name', 'in', [...types]),
+      );
+    }
+    if (streams !== undefined) {
+      query = query.where('e.stream_id', 'in', (eb) =>
+        eb
+          .selectFrom('streams')
+          .select('id')
+          .where('name', 'in', [...streams]),
+      );
+    }
+    return this.run(query.orderBy('e.position').limit(limit).compile());
+  }
+
+  /**
+   * One page of all events in positions `lo..hi` (filtered), merging segments and hot
+   * rows by position, walking the range in windows so that each window needs only the
+   * few segments overlapping it.
+   */
+  private allPage(
+    lo: number,
+    hi: number,
+    limit: number,
+    types: ReadonlySet<string> | undefined,
+    typeList: readonly string[] | undefined,
+    streams: readonly string[] | undefined,
+  ): StoredEventRecord[] {
+    const span = readSegmentMaxSpan(this.connection);
+    if (span < 0) return this.toRecords(this.hotRows(lo, hi, limit, typeList, streams));
+    const streamFilter =
+      streams === undefined
+        ? ''
+        : ` and stream_id in (select id from streams where name in (${streams.map(() => '?').join(', ')}))`;
+    const window = Math.max(2 * limit, 4096);
+    const out: StoredEventRecord[] = [];
+    for (let a = lo; a <= hi && out.length < limit; a += window) {
+      const b = Math.min(hi, a + window - 1);
+      const metas = this.segmentMetas(
+        `select ${SEGMENT_META_COLUMNS} from segments where first_position >= ? and first_position <= ? ` +
+          `and last_position >= ?${streamFilter}`,
+        a - span,
+        b,
+        a,
+        ...(streams ?? []),
+      );
+      const hot = this.hotRows(a, b, limit - out.length, typeList, streams);
+      if (metas.length === 0) {
+        for (const row of hot) out.push(this.toRecord(row));
+        continue;
+      }
+      // Sources: the hot rows and each overlapping segment's slice, each in position order.
+      const sources: {
+        events: readonly StoredEventRecord[];
+        positions: ArrayLike<number>;
+        i: number;
+        end: number;
+      }[] = [];
+      if (hot.length > 0) {
+        sources.push({
+          events: this.toRecords(hot),
+          positions: hot.map((row) => row[POSITION]),
+          i: 0,
+          end: hot.length,
+        });
+      }
+      for (const meta of metas) {
+        const decoded = this.segments.get(
+          meta,
+          this.nameOf('streams', this.streamNames, meta.stream_id),
+        );
+        const i = lowerBound(decoded.positions, a);
+        const end = lowerBound(decoded.positions, b + 1);
+        if (i < end) sources.push({ events: decoded.events, positions: decoded.positions, i, end });
+      }
+      while (out.length < limit) {
+        let best = -1;
+        let bestPosition = Infinity;
+        for (let k = 0; k < sources.length; k++) {
+          const source = sources[k]!;
+          if (source.i < source.end && source.positions[source.i]! < bestPosition) {
+            best = k;
+            bestPosition = source.positions[source.i]!;
+          }
+        }
+        if (best < 0) break;
+        const source = sources[best]!;
+        const event = source.events[source.i++]!;
+        if (types === undefined || types.has(event.type)) out.push(event);
+      }
+    }
+    return out;
   }
 
   /** See `EventStorage.readAllPages`. */
@@ -233,33 +417,17 @@ export class SqliteEventReader {
     } catch (error) {
       throw toSqliteStorageError(error, 'read');
     }
+    const typeSet = types === undefined ? undefined : new Set(types);
     let lo = low;
     let remaining = maxCount;
     for (let page = 0; lo <= hi && remaining > 0; page++) {
       if (page > 0) await nextTurn();
       const limit = Math.min(this.pageSize, remaining);
-      let query = this.selectEvents().where('e.position', '>=', lo).where('e.position', '<=', hi);
-      if (types !== undefined) {
-        query = query.where('e.type_id', 'in', (eb) =>
-          eb
-            .selectFrom('event_types')
-            .select('id')
-            .where('name', 'in', [...types]),
-        );
-      }
-      if (streams !== undefined) {
-        query = query.where('e.stream_id', 'in', (eb) =>
-          eb
-            .selectFrom('streams')
-            .select('id')
-            .where('name', 'in', [...streams]),
-        );
-      }
-      const rows = this.run(query.orderBy('e.position').limit(limit).compile());
-      if (rows.length > 0) yield this.toRecords(rows);
-      remaining -= rows.length;
-      if (rows.length < limit) return;
-      lo = rows[rows.length - 1]![POSITION] + 1;
+      const records = this.snapshot(() => this.allPage(lo, hi, limit, typeSet, types, streams));
+      if (records.length > 0) yield records;
+      remaining -= records.length;
+      if (records.length < limit) return;
+      lo = Number(records[records.length - 1]!.position) + 1;
     }
   }
 }

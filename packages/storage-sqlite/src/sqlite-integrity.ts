@@ -4,11 +4,16 @@
  * its contents, no gaps in positions, no gaps in any stream's versions, and each stream's
  * recorded version equal to its last event's.
  */
+import { verifySegmentRow } from '@wirthforge/segments';
 import { eventChecksum } from '@wirthforge/storage';
 import type { EventRow } from '@wirthforge/storage';
 
 import { toSqliteStorageError } from './errors.js';
+import { SEGMENT_META_COLUMNS, decodeSegmentRow, describeSegment } from './segment-cache.js';
+import type { SegmentMeta } from './segment-cache.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { mergePositionRanges, readPurgedPositions } from './sqlite-purge.js';
+import type { PositionRange } from './sqlite-purge.js';
 
 /** One problem found, with where it is. */
 export type IntegrityProblem =
@@ -46,7 +51,18 @@ export type IntegrityProblem =
       /** Version of the stream's last event. */
       readonly actual: bigint;
     }
-  | { readonly kind: 'dangling_reference'; readonly message: string; readonly position: bigint };
+  | { readonly kind: 'dangling_reference'; readonly message: string; readonly position: bigint }
+  | {
+      /** A sealed segment whose bytes fail their checksum, or disagree with its row. */
+      readonly kind: 'segment';
+      readonly message: string;
+      readonly segmentId: number;
+      readonly stream: string;
+      /** First position the row says the segment holds. */
+      readonly from: bigint;
+      /** Last position the row says the segment holds. */
+      readonly to: bigint;
+    };
 
 /** What {@link checkSqliteIntegrity} found. */
 export interface IntegrityReport {
@@ -151,10 +167,25 @@ export function checkSqliteIntegrity(
       firstVersion: firstVersion!,
       lastVersion: lastVersion!,
     }));
+    checkSegments(connection, streamNames, quick, add);
+    // Purged positions (see sqlite-purge.ts) count as present too: they were removed on
+    // purpose. Adjacent ranges (consecutive segments, purges) are merged first, so a gap
+    // spanning several of them is covered.
+    const coveredPositions = mergePositionRanges([
+      ...sealed.map((s): PositionRange => [s.firstPosition, s.lastPosition]),
+      ...readPurgedPositions(connection),
+    ]);
     const positionSealed = (from: number, to: number): boolean =>
-      sealed.some((s) => s.firstPosition <= from && s.lastPosition >= to);
+      coveredPositions.some(([first, last]) => first <= from && last >= to);
+    const coveredVersions = new Map<number, PositionRange[]>();
+    for (const s of sealed) {
+      const list = coveredVersions.get(s.streamId) ?? [];
+      list.push([s.firstVersion, s.lastVersion]);
+      coveredVersions.set(s.streamId, list);
+    }
+    for (const [id, list] of coveredVersions) coveredVersions.set(id, mergePositionRanges(list));
     const versionSealed = (streamId: number, from: number, to: number): boolean =>
-      sealed.some((s) => s.streamId === streamId && s.firstVersion <= from && s.lastVersion >= to);
+      (coveredVersions.get(streamId) ?? []).some(([first, last]) => first <= from && last >= to);
 
     const page = connection.prepare(
       'select position, stream_id, version, type_id, schema_version, timestamp_us, frame_id, ' +
@@ -258,5 +289,60 @@ export function checkSqliteIntegrity(
     throw toSqliteStorageError(error, `integrity check of ${connection.name}`);
   } finally {
     if (ownTransaction && connection.inTransaction) connection.exec('COMMIT');
+  }
+}
+
+/**
+ * Checks every segment against its row: checksum and header always, the whole body
+ * decoded too unless `quick`; and each stream's sealed versions chained without gaps or
+ * overlaps. Damage is named by segment id, stream and position range.
+ */
+function checkSegments(
+  connection: SqliteConnection,
+  streamNames: ReadonlyMap<number, string>,
+  quick: boolean,
+  add: (problem: IntegrityProblem) => void,
+): void {
+  const metas = connection
+    .prepare(`select ${SEGMENT_META_COLUMNS} from segments order by stream_id, first_version`)
+    .all() as SegmentMeta[];
+  const selectData = connection.prepare('select data from segments where id = ?').pluck();
+  let previous: SegmentMeta | undefined;
+  for (const meta of metas) {
+    const stream = streamNames.get(meta.stream_id) ?? `#${meta.stream_id}`;
+    const where = describeSegment(meta, stream);
+    const problem = (message: string): IntegrityProblem => ({
+      kind: 'segment',
+      message,
+      segmentId: meta.id,
+      stream,
+      from: BigInt(meta.first_position),
+      to: BigInt(meta.last_position),
+    });
+    try {
+      const data = selectData.get(meta.id) as Uint8Array;
+      if (quick) {
+        verifySegmentRow({ ...meta, data }, stream);
+      } else {
+        decodeSegmentRow(meta, stream, data);
+      }
+    } catch (error) {
+      add(
+        problem(
+          quick ? `${where} is damaged: ${(error as Error).message}` : (error as Error).message,
+        ),
+      );
+    }
+    const first = previous?.stream_id === meta.stream_id ? previous.last_version + 1 : 1;
+    if (meta.first_version !== first) {
+      add(
+        problem(
+          meta.first_version > first
+            ? `${where}: stream ${stream} versions ${first}..${meta.first_version - 1} are missing before it`
+            : `${where} overlaps the segment before it (stream ${stream} versions from ${meta.first_version}, expected ${first})`,
+        ),
+      );
+    }
+    previous = meta;
   }
 }

@@ -12,6 +12,7 @@ import type {
   StoredEventRecord,
   StreamAppend,
 } from '@wirthforge/storage';
+import { MAX_SEGMENT_EVENTS } from '@wirthforge/segments';
 import { Kysely, SqliteDialect } from 'kysely';
 
 import { classifySqliteError, toSqliteStorageError } from './errors.js';
@@ -26,6 +27,8 @@ import { backupSqliteFile, checkSqliteFileIntegrity } from './sqlite-maintenance
 import { applyReaderPragmas } from './sqlite-pragmas.js';
 import type { SqlitePragmaReport, SynchronousMode } from './sqlite-pragmas.js';
 import { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
+import { DEFAULT_SEAL_OPTIONS } from './sqlite-sealer.js';
+import type { SealOptions } from './sqlite-sealer.js';
 import { assertSupportedSqliteVersion } from './sqlite-version.js';
 import { SqliteWriterClient } from './sqlite-writer-client.js';
 import type { CheckpointMode, CheckpointResult } from './sqlite-writer-protocol.js';
@@ -59,6 +62,17 @@ export interface SqliteStorageOptions {
    * every batch on its own). A batch is acknowledged only after its group's COMMIT.
    */
   readonly maxGroupEvents?: number;
+  /**
+   * Sealing: the writer turns each stream's oldest hot rows into compressed segments in
+   * idle turns, so that the hot `events` table stays small; reads merge segments and hot
+   * rows behind the same API. Default `{ minEvents: 3600, maxAgeMs: 60000 }` (a stream is
+   * sealed once it has 3600 unsealed events, one minute at 60 Hz, or once its oldest
+   * unsealed event is a minute old); `false` never seals (segments already sealed are
+   * still read).
+   */
+  readonly seal?: Partial<SealOptions> | false;
+  /** Decoded segments kept in memory for reads, least recently used first out (default 16). */
+  readonly segmentCacheSize?: number;
 }
 
 const DEFAULTS = {
@@ -70,6 +84,7 @@ const DEFAULTS = {
   idleCheckpointMs: 5000,
   readPageSize: 1000,
   maxGroupEvents: 8192,
+  segmentCacheSize: 16,
 };
 
 function positiveInteger(value: unknown, name: string, allowZero = false): void {
@@ -84,6 +99,29 @@ function positiveInteger(value: unknown, name: string, allowZero = false): void 
       `options.${name}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`,
     );
   }
+}
+
+/** Checks and completes the `seal` option. */
+export function resolveSealOptions(
+  seal: Partial<SealOptions> | false | undefined,
+): SealOptions | false {
+  if (seal === false) return false;
+  if (seal !== undefined && (typeof seal !== 'object' || seal === null)) {
+    throw new StorageError(
+      'invalid_argument',
+      `options.seal: expected false or { minEvents, maxAgeMs }, got ${String(seal)}`,
+    );
+  }
+  const resolved = { ...DEFAULT_SEAL_OPTIONS, ...stripUndefined(seal ?? {}) };
+  positiveInteger(resolved.minEvents, 'seal.minEvents');
+  if (resolved.minEvents > MAX_SEGMENT_EVENTS) {
+    throw new StorageError(
+      'invalid_argument',
+      `options.seal.minEvents: at most ${MAX_SEGMENT_EVENTS} events fit in a segment, got ${resolved.minEvents}`,
+    );
+  }
+  positiveInteger(resolved.maxAgeMs, 'seal.maxAgeMs', true);
+  return resolved;
 }
 
 function resolveOptions(options: SqliteStorageOptions): Required<SqliteStorageOptions> {
@@ -110,7 +148,8 @@ function resolveOptions(options: SqliteStorageOptions): Required<SqliteStorageOp
   positiveInteger(resolved.idleCheckpointMs, 'idleCheckpointMs', true);
   positiveInteger(resolved.readPageSize, 'readPageSize');
   positiveInteger(resolved.maxGroupEvents, 'maxGroupEvents');
-  return resolved;
+  positiveInteger(resolved.segmentCacheSize, 'segmentCacheSize', true);
+  return { ...resolved, seal: resolveSealOptions(options.seal) };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
@@ -343,6 +382,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       checkpointIntervalMs: resolved.checkpointIntervalMs,
       idleCheckpointMs: resolved.idleCheckpointMs,
       maxGroupEvents: resolved.maxGroupEvents,
+      seal: resolved.seal as SealOptions | false,
     });
     writer = started.client;
     const open = (): SqliteConnection => {
@@ -357,8 +397,11 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     };
     const readConnection = open();
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: open() }) });
-    const reader = new SqliteEventReader(readConnection, resolved.readPageSize, () =>
-      storage.ensureOpen(),
+    const reader = new SqliteEventReader(
+      readConnection,
+      resolved.readPageSize,
+      () => storage.ensureOpen(),
+      resolved.segmentCacheSize,
     );
     const storage = new SqliteStorage(
       path,

@@ -14,6 +14,7 @@ import type {
 } from '@wirthforge/storage';
 
 import type { SqlitePragmaReport, WriterPragmaOptions } from './sqlite-pragmas.js';
+import type { SealOptions } from './sqlite-sealer.js';
 
 /** Numbers per event in {@link AppendRequest.fields}. */
 export const FIELDS_PER_EVENT = 5;
@@ -151,6 +152,8 @@ export interface WriterWorkerData {
   readonly idleCheckpointMs: number;
   /** A group commit stops taking in queued batches once it holds this many events. */
   readonly maxGroupEvents: number;
+  /** When to seal hot rows into segments, in idle turns; `false` never seals. */
+  readonly seal: SealOptions | false;
 }
 
 /** A request and what to transfer with it. */

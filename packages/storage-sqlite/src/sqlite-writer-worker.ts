@@ -4,7 +4,9 @@
  * they were sent. Appends are group-committed: the batches already waiting when one
  * arrives are applied under the same transaction, each in its own savepoint, and made
  * durable by one COMMIT (one fsync); every batch is acknowledged only after that COMMIT.
- * Also runs the checkpoint policy: PASSIVE while writes flow, TRUNCATE once idle.
+ * Also runs the checkpoint policy: PASSIVE while writes flow, TRUNCATE once idle; and
+ * seals hot rows into segments in idle turns, one bounded step at a time, only when no
+ * request is waiting (an append waits for at most one seal step).
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -15,6 +17,7 @@ import { toSqliteStorageError } from './errors.js';
 import { openConnection } from './sqlite-connection.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { applyWriterPragmas } from './sqlite-pragmas.js';
+import { SqliteSealer } from './sqlite-sealer.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { FIELDS_PER_EVENT } from './sqlite-writer-protocol.js';
 import type {
@@ -25,6 +28,11 @@ import type {
 } from './sqlite-writer-protocol.js';
 import type { WriterAppendResult } from './sqlite-writer.js';
 
+/** Quiet time after the last append before a seal step runs, in ms. */
+const SEAL_IDLE_MS = 4;
+/** Unsealed segments' worth of events in one stream that make sealing run without a quiet gap. */
+const SEAL_BACKLOG = 4;
+
 function post(port: MessagePort, message: WriterResponse, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
 }
@@ -32,10 +40,12 @@ function post(port: MessagePort, message: WriterResponse, transfer: ArrayBuffer[
 function main(port: MessagePort, data: WriterWorkerData): void {
   let connection: SqliteConnection | undefined;
   let writer: SqliteWriter;
+  let sealer: SqliteSealer | undefined;
   try {
     connection = openConnection(data.path, { fileMustExist: true });
     const pragmas = applyWriterPragmas(connection, data.pragmas);
     writer = new SqliteWriter(connection);
+    if (data.seal !== false) sealer = new SqliteSealer(connection, data.seal);
     post(port, { type: 'ready', pragmas, headPosition: writer.headPosition });
   } catch (error) {
     connection?.close();
@@ -69,6 +79,51 @@ function main(port: MessagePort, data: WriterWorkerData): void {
     data.checkpointIntervalMs > 0 ? setInterval(policy, data.checkpointIntervalMs) : undefined;
   timer?.unref();
 
+  // Sealing runs in idle turns: a step is scheduled after each request and by a timer
+  // (for age-based seals); before each step, a waiting request is served first.
+  let closed = false;
+  let sealScheduled = false;
+  let lastAppend = 0;
+  const sealTick = (): void => {
+    sealScheduled = false;
+    if (closed || sealer === undefined) return;
+    if (Date.now() - lastAppend < SEAL_IDLE_MS && !sealer.hasBacklog(SEAL_BACKLOG)) {
+      scheduleSeal();
+      return;
+    }
+    const waiting = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
+    if (waiting !== undefined) {
+      serve(waiting);
+      return;
+    }
+    try {
+      if (sealer.sealNext() !== undefined) {
+        lastCommit = Date.now();
+        walDirty = true;
+      }
+    } catch {
+      // The stream stays hot (the sealer skips it from now on); the integrity check names
+      // whatever made the step fail, and appends go on.
+    }
+    scheduleSeal();
+  };
+  // While appends flow back to back, a seal waits for a gap of SEAL_IDLE_MS after the
+  // last commit (a 60 Hz recorder leaves ~15 ms between frames), unless a stream's backlog
+  // has grown past SEAL_BACKLOG segments: then it seals in the next turn regardless.
+  const scheduleSeal = (): void => {
+    if (closed || sealScheduled || sealer === undefined || !sealer.hasWork()) return;
+    sealScheduled = true;
+    const quietFor = Date.now() - lastAppend;
+    if (quietFor >= SEAL_IDLE_MS || sealer.hasBacklog(SEAL_BACKLOG)) setImmediate(sealTick);
+    else setTimeout(sealTick, SEAL_IDLE_MS - quietFor);
+  };
+  const sealTimer =
+    sealer === undefined
+      ? undefined
+      : setInterval(scheduleSeal, Math.max(10, Math.min(1000, sealer.options.maxAgeMs)));
+  sealTimer?.unref();
+  scheduleSeal();
+
   const postAppended = (id: number, result: WriterAppendResult): void => {
     post(
       port,
@@ -99,7 +154,12 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       postFailed(first.id, error);
       return undefined;
     }
-    const outcomes: { id: number; result?: WriterAppendResult; error?: unknown }[] = [];
+    const outcomes: {
+      id: number;
+      request: AppendRequest;
+      result?: WriterAppendResult;
+      error?: unknown;
+    }[] = [];
     let events = 0;
     let next: WriterRequest | undefined = first;
     let deferred: WriterRequest | undefined;
@@ -109,9 +169,9 @@ function main(port: MessagePort, data: WriterWorkerData): void {
         break;
       }
       try {
-        outcomes.push({ id: next.id, result: writer.appendInGroup(next) });
+        outcomes.push({ id: next.id, request: next, result: writer.appendInGroup(next) });
       } catch (error) {
-        outcomes.push({ id: next.id, error });
+        outcomes.push({ id: next.id, request: next, error });
       }
       events += next.fields.length / FIELDS_PER_EVENT;
       if (events >= data.maxGroupEvents) break;
@@ -124,6 +184,16 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       walDirty = true;
     } catch (error) {
       commitError = error;
+    }
+    if (commitError === undefined && sealer !== undefined) {
+      for (const outcome of outcomes) {
+        const result = outcome.result;
+        const request = outcome.request;
+        if (result === undefined) continue;
+        for (let s = 0; s < request.streams.length; s++) {
+          sealer.noteAppended(request.streams[s]!.name, result.nextVersions[s]!);
+        }
+      }
     }
     for (const outcome of outcomes) {
       if (outcome.result !== undefined && commitError === undefined) {
@@ -139,7 +209,9 @@ function main(port: MessagePort, data: WriterWorkerData): void {
     switch (request.type) {
       case 'append': {
         const deferred = appendGroup(request);
+        lastAppend = Date.now();
         if (deferred !== undefined) serve(deferred);
+        else scheduleSeal();
         return;
       }
       case 'checkpoint': {
@@ -157,7 +229,9 @@ function main(port: MessagePort, data: WriterWorkerData): void {
         return;
       }
       case 'close': {
+        closed = true;
         if (timer !== undefined) clearInterval(timer);
+        if (sealTimer !== undefined) clearInterval(sealTimer);
         try {
           writer.checkpoint('truncate', 0);
         } catch {

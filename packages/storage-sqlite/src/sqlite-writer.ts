@@ -21,6 +21,7 @@ import type { Kysely } from 'kysely';
 import { toSqliteStorageError } from './errors.js';
 import { assertParameterOrder, bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import { readPurgedPositions } from './sqlite-purge.js';
+import { readSealedEvent } from './sqlite-sealer.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
 import type {
   AppendRequest,
@@ -81,6 +82,7 @@ interface Statements {
   readonly insertType: SqliteStatement;
   readonly selectType: SqliteStatement;
   readonly selectByEventId: SqliteStatement;
+  readonly selectSealedId: SqliteStatement;
   readonly begin: SqliteStatement;
   readonly commit: SqliteStatement;
   readonly rollback: SqliteStatement;
@@ -193,6 +195,7 @@ function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): 
     insertType: p(insertType),
     selectType: p(selectType).pluck(),
     selectByEventId: p(selectByEventId),
+    selectSealedId: p('select position, segment_id from sealed_event_ids where event_id = ?'),
     begin: p('BEGIN IMMEDIATE'),
     commit: p('COMMIT'),
     rollback: p('ROLLBACK'),
@@ -548,30 +551,46 @@ export class SqliteWriter {
             insertEvents.run(rows);
             buffered = 0;
           }
-        } else if (
-          insertEventOnce.run(
-            pos,
-            entry.id,
-            version + 1,
-            typeId,
-            schemaVersion,
-            timestampUs,
-            frameId,
+        } else {
+          // A sealed event's hot row is gone: its id is in sealed_event_ids instead.
+          const sealed = this.sealedPosition(
             eventId,
-            payload,
-            checksum,
-          ).changes === 0
-        ) {
-          positions[e] = this.storedRepeat(
-            eventId,
-            entry.id,
-            typeId,
+            stream.name,
+            types[t]!,
             schemaVersion,
             timestampUs,
             frameId,
             payload,
           );
-          continue;
+          if (sealed !== undefined) {
+            positions[e] = sealed;
+            continue;
+          }
+          if (
+            insertEventOnce.run(
+              pos,
+              entry.id,
+              version + 1,
+              typeId,
+              schemaVersion,
+              timestampUs,
+              frameId,
+              eventId,
+              payload,
+              checksum,
+            ).changes === 0
+          ) {
+            positions[e] = this.storedRepeat(
+              eventId,
+              entry.id,
+              typeId,
+              schemaVersion,
+              timestampUs,
+              frameId,
+              payload,
+            );
+            continue;
+          }
         }
         positions[e] = pos;
         position = pos;
@@ -720,7 +739,17 @@ export class SqliteWriter {
     }
 
     const stored = this.statements.selectByEventId.get(eventId) as StoredById | undefined;
-    if (stored === undefined) return undefined;
+    if (stored === undefined) {
+      return this.sealedPosition(
+        eventId,
+        request.streams[s]!.name,
+        type,
+        schemaVersion,
+        timestampUs,
+        Number.isNaN(frame) ? null : frame,
+        payload,
+      );
+    }
     const differs = describeDifference({
       stream: stream === undefined || stored.stream_id !== stream.id,
       type: stored.type_id !== this.existingTypeId(type),
@@ -733,6 +762,37 @@ export class SqliteWriter {
       throw new IdempotencyConflictError(eventId, BigInt(stored.position), differs);
     }
     return stored.position;
+  }
+
+  /**
+   * The position of the sealed event `eventId` names (its hot row is gone), undefined
+   * when no sealed event has that id; throws {@link IdempotencyConflictError} when its
+   * content differs.
+   */
+  private sealedPosition(
+    eventId: string,
+    stream: string,
+    type: string,
+    schemaVersion: number,
+    timestampUs: number,
+    frameId: number | null,
+    payload: Uint8Array,
+  ): number | undefined {
+    const sealed = readSealedEvent(this.connection, this.statements.selectSealedId, eventId);
+    if (sealed === undefined) return undefined;
+    const differs = describeDifference({
+      stream: sealed.stream !== stream,
+      type: sealed.type !== type,
+      schemaVersion: sealed.schemaVersion !== schemaVersion,
+      timestampUs: sealed.timestampUs !== timestampUs,
+      frameId: sealed.frameId !== frameId,
+      payload: !bytesEqual(sealed.payload, payload),
+    });
+    const position = Number(sealed.position);
+    if (differs !== undefined) {
+      throw new IdempotencyConflictError(eventId, sealed.position, `${differs} (sealed)`);
+    }
+    return position;
   }
 
   private applyWrite(write: RowWrite, touched: string[]): EncodedWriteResult {

@@ -13,7 +13,7 @@ storageContractSuite('sqlite (better-sqlite3, WAL, writer thread)', async () => 
   const dir = await mkdtemp(join(tmpdir(), 'wf-storage-contract-'));
   const path = join(dir, 'state.db');
   const open = () =>
-    openSqliteStorage({ path, readPageSize: READ_PAGE_SIZE, synchronous: 'normal' });
+    openSqliteStorage({ path, readPageSize: READ_PAGE_SIZE, synchronous: 'normal', seal: false });
   const storage = await open();
   return {
     storage,

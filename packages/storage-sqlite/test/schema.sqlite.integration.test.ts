@@ -33,7 +33,7 @@ describe('schema on SQLite', () => {
     expect(first.migration).toEqual({
       schemaVersion: SCHEMA_VERSION,
       previousVersion: 0,
-      applied: ['0001_initial'],
+      applied: ['0001_initial', '0002_sealed_event_ids'],
     });
     await first.close();
     const objects = raw((c) =>

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { SCHEMA_VERSION } from '@wirthforge/storage';
 import type { SqliteStorageOptions } from '../src/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -146,7 +147,7 @@ describe('openSqliteStorage', () => {
         .select('value')
         .where('key', '=', 'schema_version')
         .executeTakeFirstOrThrow();
-      expect(version.value).toBe('1');
+      expect(version.value).toBe(String(SCHEMA_VERSION));
       await expect(
         storage.db.insertInto('metadata').values({ key: 'x', value: 'y' }).execute(),
       ).rejects.toThrow(/readonly|read-only/i);

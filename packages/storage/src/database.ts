@@ -112,6 +112,17 @@ export interface SegmentsTable {
   data: Uint8Array;
 }
 
+/**
+ * `sealed_event_ids`: client event ids of sealed events (their hot rows are gone), for
+ * idempotent appends. Filled in the transaction that seals the segment.
+ */
+export interface SealedEventIdsTable {
+  event_id: string;
+  position: number;
+  /** `segments.id` of the segment holding the event. */
+  segment_id: number;
+}
+
 /** `audit`: who did what to which data, for people and for export. */
 export interface AuditTable {
   id: Generated<number>;
@@ -210,6 +221,7 @@ export interface Database {
   users: UsersTable;
   snapshots: SnapshotsTable;
   segments: SegmentsTable;
+  sealed_event_ids: SealedEventIdsTable;
   audit: AuditTable;
   rollups: RollupsTable;
   metadata: MetadataTable;

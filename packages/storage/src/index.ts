@@ -27,6 +27,7 @@ export type {
   NewEventRow,
   RollupRow,
   RollupsTable,
+  SealedEventIdsTable,
   SegmentRow,
   SegmentsTable,
   SessionEnergySummaryView,
@@ -97,7 +98,7 @@ export {
 export type { ResolvedReadAllOptions, ResolvedReadStreamOptions } from './validate-append-batch.js';
 
 export type { SchemaDialect } from './schema-dialect.js';
-export { INITIAL_MIGRATION, createMigrations } from './migrations.js';
+export { INITIAL_MIGRATION, SEALED_EVENT_IDS_MIGRATION, createMigrations } from './migrations.js';
 export { migrateToLatest, readSchemaVersion } from './migrate-to-latest.js';
 export type { MigrateOptions, MigrationReport } from './migrate-to-latest.js';
 export {

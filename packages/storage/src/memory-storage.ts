@@ -662,6 +662,8 @@ function tableRows(tables: Tables, name: string): Row[] {
       return [...tables.snapshots.values()].map((r) => ({ ...r, data: r.data.slice() }));
     case 'segments':
       return [];
+    case 'sealed_event_ids':
+      return [];
     case 'audit':
       return tables.audit.map((r) => ({ ...r }));
     case 'rollups':

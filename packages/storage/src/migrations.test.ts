@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Database } from './database.js';
 import { migrateToLatest } from './migrate-to-latest.js';
-import { INITIAL_MIGRATION, createMigrations } from './migrations.js';
+import { INITIAL_MIGRATION, SEALED_EVENT_IDS_MIGRATION, createMigrations } from './migrations.js';
 import type { SchemaDialect } from './schema-dialect.js';
 
 const postgres: SchemaDialect = {
@@ -68,6 +68,7 @@ const TABLES = [
   'users',
   'snapshots',
   'segments',
+  'sealed_event_ids',
   'audit',
   'rollups',
   'metadata',
@@ -76,7 +77,10 @@ const VIEWS = ['active_sessions', 'session_energy_summary', 'snapshot_index', 'a
 
 describe('migrations', () => {
   it('has one named migration per schema step', () => {
-    expect(Object.keys(createMigrations(sqlite))).toEqual([INITIAL_MIGRATION]);
+    expect(Object.keys(createMigrations(sqlite))).toEqual([
+      INITIAL_MIGRATION,
+      SEALED_EVENT_IDS_MIGRATION,
+    ]);
   });
 
   it('produce portable DDL for PostgreSQL: no SQLite-only SQL', async () => {

@@ -14,6 +14,9 @@ import { SCHEMA_VERSION_KEY } from './schema-version.js';
 /** Name of the first migration. */
 export const INITIAL_MIGRATION = '0001_initial';
 
+/** Name of the migration that adds `sealed_event_ids` (schema version 2). */
+export const SEALED_EVENT_IDS_MIGRATION = '0002_sealed_event_ids';
+
 async function setMetadata(db: Kysely<Database>, key: string, value: string): Promise<void> {
   await db
     .insertInto('metadata')
@@ -289,5 +292,32 @@ async function createViews(db: Kysely<Database>, dialect: SchemaDialect): Promis
  * ```
  */
 export function createMigrations(dialect: SchemaDialect): Record<string, Migration> {
-  return { [INITIAL_MIGRATION]: initialMigration(dialect) };
+  return {
+    [INITIAL_MIGRATION]: initialMigration(dialect),
+    [SEALED_EVENT_IDS_MIGRATION]: sealedEventIdsMigration(dialect),
+  };
+}
+
+/**
+ * `sealed_event_ids`: the client event ids of events sealed into segments, so that an
+ * idempotent append still finds them once their hot rows are gone.
+ */
+function sealedEventIdsMigration(dialect: SchemaDialect): Migration {
+  return {
+    async up(schemaDb: Kysely<unknown>): Promise<void> {
+      const db = schemaDb as unknown as Kysely<Database>;
+      await db.schema
+        .createTable('sealed_event_ids')
+        .addColumn('event_id', 'text', (c) => c.primaryKey())
+        .addColumn('position', dialect.int64, (c) => c.notNull())
+        .addColumn('segment_id', dialect.int64, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('sealed_event_ids_segment')
+        .on('sealed_event_ids')
+        .column('segment_id')
+        .execute();
+      await setMetadata(db, SCHEMA_VERSION_KEY, '2');
+    },
+  };
 }

@@ -4,7 +4,7 @@ import { StorageError } from './errors.js';
  * Schema version this code writes and understands. Recorded in `metadata` under
  * {@link SCHEMA_VERSION_KEY}; a file with a higher number is refused.
  */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** `metadata` key of the schema version. */
 export const SCHEMA_VERSION_KEY = 'schema_version';

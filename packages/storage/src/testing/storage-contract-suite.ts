@@ -22,6 +22,7 @@ import { UserRepository } from '../repositories/user-repository.js';
 import type { RowWrite } from '../row-write.js';
 import { readAllPages, readStreamPages } from '../read-pages.js';
 import { MAX_PAYLOAD_BYTES } from '../validate-append-batch.js';
+import { SCHEMA_VERSION } from '../schema-version.js';
 import { EventStorageModel, eventStorageCommands, plainRecord } from './event-storage-model.js';
 import type { RealStorage } from './event-storage-model.js';
 
@@ -1028,7 +1029,7 @@ export function storageContractSuite(
             'plain text 4',
           ]);
           const metadata = await new MetadataRepository(db).all();
-          expect(metadata['schema_version']).toBe('1');
+          expect(metadata['schema_version']).toBe(String(SCHEMA_VERSION));
         }));
 
       it('commits row writes without events', () =>

@@ -39,5 +39,16 @@ describe('storage cases', () => {
     );
     const events = Number(/\(([\d,]+) events/.exec(perHour.note ?? '')![1]!.replace(/,/g, ''));
     expect(perHour.median).toBeCloseTo((bytes.median * events * 60) / 1e6, 6);
+
+    // Sealing on vs off, in the same run.
+    const sealedRatio = run.results['storage.append_ratio_sealed_vs_unsealed']!.samples;
+    const unsealed = run.results['storage.append_events_per_s_unsealed']!.samples;
+    expect(sealedRatio).toEqual([ours[0]! / unsealed[0]!, ours[1]! / unsealed[1]!]);
+    const sealedBytes = run.results['storage.bytes_per_event_sealed']!;
+    expect(sealedBytes.median).toBeGreaterThan(0);
+    const sealedPerHour = run.results['storage.mb_per_hour_sealed']!;
+    expect(sealedPerHour.note).toContain(`(${events.toLocaleString('en-US')} events`);
+    expect(sealedPerHour.median).toBeCloseTo((sealedBytes.median * events * 60) / 1e6, 6);
+    expect(run.results['storage.read_sealed_events_per_s']!.median).toBeGreaterThan(0);
   });
 });

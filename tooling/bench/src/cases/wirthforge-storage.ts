@@ -59,9 +59,10 @@ async function timedAppend(
   stream: string,
   batches: Iterable<readonly SimEvent[]>,
   inFlight: number,
+  seal?: false,
 ): Promise<number> {
   try {
-    const storage = await openStorage(file);
+    const storage = await openStorage(file, seal);
     try {
       const start = performance.now();
       await appendAll(storage, stream, batches, inFlight);
@@ -74,12 +75,15 @@ async function timedAppend(
   }
 }
 
-/** Opens the store at its default durability and checks that it is WAL + FULL. */
-async function openStorage(file: string): Promise<SqliteStorage> {
+/**
+ * Opens the store at its default durability (and default sealing, unless `seal` is
+ * `false`) and checks that it is WAL + FULL.
+ */
+async function openStorage(file: string, seal?: false): Promise<SqliteStorage> {
   // Loaded here, so that a storage package that is not built fails these cases (loudly,
   // under FAILED) while the baselines still run.
   const { openSqliteStorage } = await import('@wirthforge/storage-sqlite');
-  const storage = await openSqliteStorage({ path: file });
+  const storage = await openSqliteStorage({ path: file, ...(seal === false ? { seal } : {}) });
   const { journalMode, synchronous } = storage.pragmas;
   if (journalMode !== 'wal' || synchronous !== 'full') {
     await storage.close();
@@ -140,6 +144,11 @@ export const storageCase: BenchCase = {
       'emmett.append_events_per_s',
     ),
     ratio('storage.read_vs_emmett', 'storage.read_events_per_s', 'emmett.read_events_per_s'),
+    ratio(
+      'storage.append_ratio_sealed_vs_unsealed',
+      'storage.append_events_per_s',
+      'storage.append_events_per_s_unsealed',
+    ),
   ],
   async run(ctx) {
     const file = ctx.tempPath('storage.sqlite');
@@ -176,6 +185,13 @@ export const storageCase: BenchCase = {
           batches,
           BURST_IN_FLIGHT,
         );
+        const unsealedMs = await timedAppend(
+          ctx.tempPath('storage-unsealed.sqlite'),
+          stream,
+          batches,
+          SUSTAINED_IN_FLIGHT,
+          false,
+        );
         const allIdsMs = await timedAppend(
           ctx.tempPath('storage-all-ids.sqlite'),
           stream,
@@ -200,6 +216,13 @@ export const storageCase: BenchCase = {
             value: perSecond(eventCount, burstMs),
             unit: 'events/s',
             better: 'higher',
+          },
+          {
+            name: 'storage.append_events_per_s_unsealed',
+            value: perSecond(eventCount, unsealedMs),
+            unit: 'events/s',
+            better: 'higher',
+            note: 'as storage.append_events_per_s (sealing on, the default) with seal: false',
           },
           {
             name: 'storage.append_events_per_s_all_ids',
@@ -229,10 +252,73 @@ export const storageCase: BenchCase = {
   },
 };
 
+/** What one session written into a fresh store took on disk, and how fast it reads back. */
+interface SessionSize {
+  readonly events: number;
+  readonly bytes: number;
+  readonly readStreamMs: number;
+  readonly readAllMs: number;
+}
+
+/**
+ * Writes the session into a fresh store, batch by batch; with sealing, waits until the
+ * writer has sealed every stream down to less than one segment of hot rows (the live
+ * tail), then checkpoints (TRUNCATE), measures database + WAL, and times a full
+ * `readStream` and `readAll`.
+ */
+async function sessionSize(
+  file: string,
+  session: ReturnType<typeof simulateSession>,
+  batchSize: number,
+  seal?: false,
+): Promise<SessionSize> {
+  const storage = await openStorage(file, seal);
+  try {
+    const stream = sessionStream(session.sessionId);
+    const events = await appendAll(
+      storage,
+      stream,
+      chunkEvents(session, batchSize),
+      SUSTAINED_IN_FLIGHT,
+    );
+    if (seal !== false) {
+      // Default sealing: segments of 3600 events; the tail below that stays hot.
+      for (let i = 0; i < 6000; i++) {
+        const hot = await storage.db
+          .selectFrom('events')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
+        if (Number(hot.n) < 3600) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    const checkpoint = await storage.checkpoint('truncate');
+    if (checkpoint.busy) throw new Error('checkpoint(TRUNCATE) could not finish: the WAL is busy');
+    const bytes = databaseBytes(file).total;
+    let start = performance.now();
+    const readStream = await countRead(storage.readStream(stream));
+    const readStreamMs = performance.now() - start;
+    start = performance.now();
+    const readAll = await countRead(storage.readAll());
+    const readAllMs = performance.now() - start;
+    if (readStream !== events || readAll !== events) {
+      throw new Error(`read back ${readStream} / ${readAll} of ${events} events`);
+    }
+    return { events, bytes, readStreamMs, readAllMs };
+  } finally {
+    await storage.close();
+    removeDatabase(file);
+  }
+}
+
 /**
  * `storage.bytes_per_event` and `storage.mb_per_hour`: a 60 Hz session of
- * `sizeMinutes` (one hour by default) written batch by batch, then measured on disk
- * (database + WAL) after `checkpoint('truncate')`.
+ * `sizeMinutes` (one hour by default) written batch by batch with sealing off, then
+ * measured on disk (database + WAL) after `checkpoint('truncate')`;
+ * `storage.bytes_per_event_sealed` and `storage.mb_per_hour_sealed` the same with the
+ * default sealing (compressed segments, a live tail of under 3600 hot rows), and
+ * `storage.read_sealed_events_per_s` / `storage.read_all_sealed_events_per_s` the full
+ * `readStream` / `readAll` of that sealed session (a cold segment cache).
  */
 export const storageSizeCase: BenchCase = {
   name: 'storage-size',
@@ -240,44 +326,54 @@ export const storageSizeCase: BenchCase = {
   once: true,
   async run(ctx) {
     const { sizeMinutes, seed, batchSize } = ctx.options;
-    const file = ctx.tempPath('storage-size.sqlite');
-    try {
-      const session = simulateSession({ seed, durationSeconds: sizeMinutes * 60 });
-      const storage = await openStorage(file);
-      let events: number;
-      let bytes: number;
-      try {
-        events = await appendAll(
-          storage,
-          sessionStream(session.sessionId),
-          chunkEvents(session, batchSize),
-          SUSTAINED_IN_FLIGHT,
-        );
-        const checkpoint = await storage.checkpoint('truncate');
-        if (checkpoint.busy)
-          throw new Error('checkpoint(TRUNCATE) could not finish: the WAL is busy');
-        bytes = databaseBytes(file).total;
-      } finally {
-        await storage.close();
-      }
-      return [
-        {
-          name: 'storage.bytes_per_event',
-          value: bytes / events,
-          unit: 'B/event',
-          better: 'lower',
-          note: sizeNote(sizeMinutes, events, bytes, false),
-        },
-        {
-          name: 'storage.mb_per_hour',
-          value: (bytes * 60) / sizeMinutes / 1e6,
-          unit: 'MB/h',
-          better: 'lower',
-          note: sizeNote(sizeMinutes, events, bytes),
-        },
-      ];
-    } finally {
-      removeDatabase(file);
-    }
+    const session = simulateSession({ seed, durationSeconds: sizeMinutes * 60 });
+    const plain = await sessionSize(ctx.tempPath('storage-size.sqlite'), session, batchSize, false);
+    const sealed = await sessionSize(
+      ctx.tempPath('storage-size-sealed.sqlite'),
+      session,
+      batchSize,
+    );
+    return [
+      {
+        name: 'storage.bytes_per_event',
+        value: plain.bytes / plain.events,
+        unit: 'B/event',
+        better: 'lower',
+        note: sizeNote(sizeMinutes, plain.events, plain.bytes, false),
+      },
+      {
+        name: 'storage.mb_per_hour',
+        value: (plain.bytes * 60) / sizeMinutes / 1e6,
+        unit: 'MB/h',
+        better: 'lower',
+        note: sizeNote(sizeMinutes, plain.events, plain.bytes),
+      },
+      {
+        name: 'storage.bytes_per_event_sealed',
+        value: sealed.bytes / sealed.events,
+        unit: 'B/event',
+        better: 'lower',
+        note: sizeNote(sizeMinutes, sealed.events, sealed.bytes, false),
+      },
+      {
+        name: 'storage.mb_per_hour_sealed',
+        value: (sealed.bytes * 60) / sizeMinutes / 1e6,
+        unit: 'MB/h',
+        better: 'lower',
+        note: sizeNote(sizeMinutes, sealed.events, sealed.bytes),
+      },
+      {
+        name: 'storage.read_sealed_events_per_s',
+        value: perSecond(sealed.events, sealed.readStreamMs),
+        unit: 'events/s',
+        better: 'higher',
+      },
+      {
+        name: 'storage.read_all_sealed_events_per_s',
+        value: perSecond(sealed.events, sealed.readAllMs),
+        unit: 'events/s',
+        better: 'higher',
+      },
+    ];
   },
 };

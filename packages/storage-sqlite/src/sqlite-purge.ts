@@ -1,0 +1,321 @@
+/**
+ * Deleting data for good: a session's streams (or everything) out of every table, then
+ * out of the file itself. `secure_delete` zeroes the freed content, a TRUNCATE checkpoint
+ * empties the WAL, and `VACUUM` rebuilds the file without free pages, so no byte of the
+ * removed events stays on disk in the database, its WAL or its free list.
+ *
+ * Positions stay gap-free for the integrity check and the head never rewinds: the
+ * removed positions are recorded as ranges under the `metadata` key
+ * {@link PURGED_POSITIONS_KEY} and count as present, like sealed ranges.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+import { StorageError } from '@wirthforge/storage';
+
+import { toSqliteStorageError } from './errors.js';
+import { acquireLockFile } from './lock-file.js';
+import { openConnection } from './sqlite-connection.js';
+import type { SqliteConnection } from './sqlite-connection.js';
+
+/** `metadata` key holding the purged position ranges, as JSON `[[from, to], …]`. */
+export const PURGED_POSITIONS_KEY = 'purged_positions';
+
+/** An inclusive range of positions. */
+export type PositionRange = readonly [from: number, to: number];
+
+/** What to purge: some streams, or everything. */
+export type PurgeTarget =
+  | { readonly streams: readonly string[]; readonly all?: false }
+  | { readonly all: true; readonly streams?: undefined };
+
+/** Options of {@link purgeSqliteFile}. */
+export interface PurgeOptions {
+  /** Who asked, for the audit line (default `wfstate`). */
+  readonly actor?: string;
+  /** Clock of the audit line, microseconds since the epoch (default now). */
+  readonly nowUs?: number;
+  /** Busy timeout of the connection in ms (default 5000). */
+  readonly busyTimeoutMs?: number;
+}
+
+/** What {@link purgeSqliteFile} removed. */
+export interface PurgeReport {
+  /** Streams removed (their rows in `streams` too). */
+  readonly streams: readonly string[];
+  /** Session ids whose rows (sessions, rollups) were removed. */
+  readonly sessions: readonly string[];
+  /** Users whose progress row was removed (the caller rebuilds those that still have events). */
+  readonly users: readonly string[];
+  /** Rows deleted per table. */
+  readonly rows: {
+    readonly events: number;
+    readonly sessions: number;
+    readonly snapshots: number;
+    readonly segments: number;
+    readonly rollups: number;
+    readonly users: number;
+    readonly streams: number;
+    readonly audit: number;
+  };
+  /** Positions removed, as ranges. */
+  readonly positions: readonly PositionRange[];
+  /** Database file size before and after, in bytes. */
+  readonly bytesBefore: number;
+  readonly bytesAfter: number;
+  /** WAL size after the purge (0: emptied). */
+  readonly walBytesAfter: number;
+}
+
+/** Merges ranges into sorted, disjoint, non-adjacent ones. */
+export function mergePositionRanges(ranges: readonly PositionRange[]): PositionRange[] {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [from, to] of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && from <= last[1] + 1) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
+}
+
+/** Ranges of a sorted list of positions. */
+function toRanges(positions: readonly number[]): PositionRange[] {
+  const out: [number, number][] = [];
+  for (const p of positions) {
+    const last = out[out.length - 1];
+    if (last !== undefined && p === last[1] + 1) last[1] = p;
+    else out.push([p, p]);
+  }
+  return out;
+}
+
+/**
+ * The purged position ranges recorded in a database (empty when none).
+ *
+ * @throws StorageError `corrupt` when the recorded value is not a list of ranges.
+ */
+export function readPurgedPositions(connection: SqliteConnection): PositionRange[] {
+  const value = connection
+    .prepare('select value from metadata where key = ?')
+    .pluck()
+    .get(PURGED_POSITIONS_KEY) as string | undefined;
+  if (value === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !Array.isArray(parsed) ||
+    !parsed.every(
+      (r): r is [number, number] =>
+        Array.isArray(r) &&
+        r.length === 2 &&
+        Number.isSafeInteger(r[0]) &&
+        Number.isSafeInteger(r[1]) &&
+        (r[0] as number) <= (r[1] as number),
+    )
+  ) {
+    throw new StorageError('corrupt', `metadata.${PURGED_POSITIONS_KEY} is not a list of ranges`);
+  }
+  return parsed;
+}
+
+function fileSize(path: string): number {
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+function placeholders(count: number): string {
+  return Array.from({ length: count }, () => '?').join(', ');
+}
+
+/**
+ * Removes streams (with their sessions, snapshots, segments, rollups and the progress
+ * rows of their users), or everything, from the database at `path` for good. Takes the
+ * writer lock, so it refuses (`locked`) while another process writes the database.
+ *
+ * @example
+ * ```ts
+ * const report = purgeSqliteFile('/data/state.db', { streams: ['session-20250817T194800Z_001'] });
+ * console.log(report.rows.events, report.bytesAfter);
+ * ```
+ */
+export function purgeSqliteFile(
+  path: string,
+  target: PurgeTarget,
+  options: PurgeOptions = {},
+): PurgeReport {
+  const database = resolve(path);
+  if (!existsSync(database)) throw new StorageError('io', `no database at ${database}`);
+  if (target.all !== true && (!Array.isArray(target.streams) || target.streams.length === 0)) {
+    throw new StorageError('invalid_argument', 'purge: name at least one stream, or all');
+  }
+  const lock = acquireLockFile(database);
+  let connection: SqliteConnection | undefined;
+  try {
+    const bytesBefore = fileSize(database);
+    connection = openConnection(database, {
+      fileMustExist: true,
+      timeout: options.busyTimeoutMs ?? 5000,
+    });
+    const c = connection;
+    c.pragma('journal_mode = WAL');
+    c.pragma('foreign_keys = ON');
+    // Freed pages are overwritten with zeros, in the WAL and in the database.
+    c.pragma('secure_delete = ON');
+
+    c.exec('BEGIN IMMEDIATE');
+    let report: Omit<PurgeReport, 'bytesBefore' | 'bytesAfter' | 'walBytesAfter'>;
+    try {
+      const streamRows = (
+        target.all === true
+          ? c.prepare('select id, name from streams order by id').all()
+          : c
+              .prepare(
+                `select id, name from streams where name in (${placeholders(target.streams.length)}) order by id`,
+              )
+              .all(...target.streams)
+      ) as { id: number; name: string }[];
+      if (target.all !== true && streamRows.length === 0) {
+        throw new StorageError(
+          'invalid_argument',
+          `purge: no stream named ${target.streams.join(', ')} in ${database}`,
+        );
+      }
+      const ids = streamRows.map((r) => r.id);
+      const inIds = `(${placeholders(ids.length)})`;
+      const sessionRows = (
+        ids.length === 0
+          ? []
+          : c
+              .prepare(`select session_id, user_id from sessions where stream_id in ${inIds}`)
+              .all(...ids)
+      ) as { session_id: string; user_id: string }[];
+      const sessionIds = new Set(sessionRows.map((r) => r.session_id));
+      for (const r of streamRows) {
+        if (r.name.startsWith('session-')) sessionIds.add(r.name.slice('session-'.length));
+      }
+      const users = [...new Set(sessionRows.map((r) => r.user_id))].sort();
+
+      const positions =
+        ids.length === 0
+          ? []
+          : (c
+              .prepare(`select position from events where stream_id in ${inIds} order by position`)
+              .pluck()
+              .all(...ids) as number[]);
+      const sealed = (
+        ids.length === 0
+          ? []
+          : c
+              .prepare(
+                `select first_position, last_position from segments where stream_id in ${inIds}`,
+              )
+              .raw()
+              .all(...ids)
+      ) as [number, number][];
+      const removed = mergePositionRanges([...toRanges(positions), ...sealed]);
+
+      const run = (sql: string, ...params: unknown[]): number =>
+        c.prepare(sql).run(...params).changes;
+      const all = target.all === true;
+      const sessionList = [...sessionIds];
+      // Sealed event ids go with their segments (before the segments themselves).
+      if (all) run('delete from sealed_event_ids');
+      else {
+        run(
+          `delete from sealed_event_ids where segment_id in (select id from segments where stream_id in ${inIds})`,
+          ...ids,
+        );
+      }
+      const rows = {
+        snapshots: all
+          ? run('delete from snapshots')
+          : run(`delete from snapshots where stream_id in ${inIds}`, ...ids),
+        segments: all
+          ? run('delete from segments')
+          : run(`delete from segments where stream_id in ${inIds}`, ...ids),
+        events: all
+          ? run('delete from events')
+          : run(`delete from events where stream_id in ${inIds}`, ...ids),
+        sessions: all
+          ? run('delete from sessions')
+          : run(`delete from sessions where stream_id in ${inIds}`, ...ids),
+        rollups: all
+          ? run('delete from rollups')
+          : sessionList.length === 0
+            ? 0
+            : run(
+                `delete from rollups where session_id in (${placeholders(sessionList.length)})`,
+                ...sessionList,
+              ),
+        users: all
+          ? run('delete from users')
+          : users.length === 0
+            ? 0
+            : run(`delete from users where user_id in (${placeholders(users.length)})`, ...users),
+        streams: all
+          ? run('delete from streams')
+          : run(`delete from streams where id in ${inIds}`, ...ids),
+        audit: all ? run('delete from audit') : 0,
+      };
+
+      const head = Math.max(
+        ...removed.map((r) => r[1]),
+        ...readPurgedPositions(c).map((r) => r[1]),
+        0,
+      );
+      const recorded = mergePositionRanges([
+        ...readPurgedPositions(c),
+        ...(all && head > 0 ? [[1, head] as const] : removed),
+      ]);
+      if (recorded.length > 0) {
+        c.prepare(
+          'insert into metadata (key, value) values (?, ?) on conflict (key) do update set value = excluded.value',
+        ).run(PURGED_POSITIONS_KEY, JSON.stringify(recorded));
+      }
+      const streams = streamRows.map((r) => r.name);
+      c.prepare(
+        'insert into audit (timestamp_us, actor, action, target, details) values (?, ?, ?, ?, ?)',
+      ).run(
+        options.nowUs ?? Date.now() * 1000,
+        options.actor ?? 'wfstate',
+        'purge',
+        all ? 'all' : streams.join(','),
+        JSON.stringify({ rows, positions: removed.length }),
+      );
+      c.exec('COMMIT');
+      report = { streams, sessions: sessionList.sort(), users, rows, positions: removed };
+    } catch (error) {
+      if (c.inTransaction) c.exec('ROLLBACK');
+      throw error;
+    }
+
+    // Out of the WAL, then out of the free list, then out of the WAL again.
+    c.pragma('wal_checkpoint(TRUNCATE)');
+    c.exec('VACUUM');
+    const checkpoint = c.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+    if (checkpoint[0]?.busy === 1) {
+      throw new StorageError(
+        'busy',
+        `purge of ${database}: the data is deleted, but a reader kept the WAL from being emptied; ` +
+          'close other readers and run `vacuum`',
+      );
+    }
+    c.close();
+    connection = undefined;
+    return {
+      ...report,
+      bytesBefore,
+      bytesAfter: fileSize(database),
+      walBytesAfter: fileSize(`${database}-wal`),
+    };
+  } catch (error) {
+    throw toSqliteStorageError(error, `purge of ${database}`);
+  } finally {
+    if (connection?.open === true) connection.close();
+    lock.release();
+  }
+}
