@@ -306,3 +306,175 @@ export const HealthResponseSchema = {
     openSessions: { type: 'integer' },
   },
 } as const;
+
+export const MetricsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { token },
+} as const;
+
+const timeParam = (what: string) =>
+  ({
+    type: 'string',
+    description: `${what}: an ISO-8601 UTC time, e.g. 2026-11-27T16:00:00Z`,
+  }) as const;
+
+const rangeProperties = {
+  token,
+  session: {
+    type: 'string',
+    pattern: SESSION_ID_PATTERN,
+    description: 'One session (give session or user)',
+  },
+  user: { type: 'string', minLength: 1, description: "All of a user's sessions" },
+  model: {
+    type: 'string',
+    minLength: 1,
+    description: 'One model; default * (all models together)',
+  },
+  resolution: {
+    type: 'string',
+    enum: ['second', 'minute', 'hour'],
+    default: 'minute',
+    description: 'Bucket size of the rollups',
+  },
+  from: timeParam('Inclusive start (default: 24 hours before to)'),
+  to: timeParam('Exclusive end (default: now)'),
+} as const;
+
+export const RollupsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: rangeProperties,
+} as const;
+
+export const RollupPointSchema = {
+  type: 'object',
+  required: ['bucketStart', 'bucketStartUs', 'energySum', 'updates', 'tokens', 'sessions'],
+  properties: {
+    bucketStart: { type: 'string', description: 'Start of the bucket (ISO-8601)' },
+    bucketStartUs: { type: 'integer', description: 'Start of the bucket, µs since the epoch' },
+    energySum: { type: 'number' },
+    energyMin: { type: 'number' },
+    energyMax: { type: 'number' },
+    energyMean: { type: 'number' },
+    updates: { type: 'integer', description: 'energy.update events' },
+    tokens: { type: 'integer', description: 'ai.output events' },
+    meanFps: { type: 'number' },
+    budgetUse: { type: 'number', description: 'Mean frame_budget_used over 16.67 ms' },
+    drops: { type: 'integer' },
+    sessions: { type: 'integer' },
+  },
+} as const;
+
+export const RollupsResponseSchema = {
+  type: 'object',
+  properties: {
+    resolution: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    points: { type: 'array', items: RollupPointSchema },
+  },
+} as const;
+
+export const TrendsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...rangeProperties,
+    window: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10_000,
+      default: 15,
+      description: 'Buckets the moving averages and slopes span (the last ones of the range)',
+    },
+  },
+} as const;
+
+const seriesTrend = {
+  type: 'object',
+  properties: {
+    mean: { type: 'number', description: 'Moving average per bucket' },
+    ema: { type: 'number', description: 'Exponential moving average' },
+    slopePerStep: { type: 'number', description: 'Least-squares slope per bucket' },
+  },
+} as const;
+
+export const TrendsResponseSchema = {
+  type: 'object',
+  properties: {
+    resolution: { type: 'string' },
+    window: { type: 'integer' },
+    buckets: { type: 'integer', description: 'Buckets with activity in the window' },
+    energy: seriesTrend,
+    tokenRate: seriesTrend,
+  },
+} as const;
+
+export const UsageQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    token,
+    user: { type: 'string', minLength: 1, default: 'default' },
+    from: timeParam('Inclusive start (default: 24 hours before to)'),
+    to: timeParam('Exclusive end (default: now)'),
+    offsetMinutes: {
+      type: 'integer',
+      minimum: -840,
+      maximum: 840,
+      default: 0,
+      description: "The user's offset from UTC, for day boundaries",
+    },
+  },
+} as const;
+
+export const UsageResponseSchema = {
+  type: 'object',
+  properties: {
+    userId: { type: 'string' },
+    days: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          day: { type: 'string', description: 'YYYY-MM-DD' },
+          sessionsStarted: { type: 'integer' },
+          energy: { type: 'number' },
+          tokens: { type: 'integer' },
+          activeSeconds: { type: 'integer' },
+        },
+      },
+    },
+  },
+} as const;
+
+export const LevelsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    token,
+    user: { type: 'string', minLength: 1, default: 'default' },
+  },
+} as const;
+
+export const LevelsResponseSchema = {
+  type: 'object',
+  properties: {
+    userId: { type: 'string' },
+    levels: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          level: { type: 'integer' },
+          levelName: { type: 'string' },
+          reachedAt: { type: 'string' },
+          timestampUs: { type: 'integer' },
+          sessionId: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;

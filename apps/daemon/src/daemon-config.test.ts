@@ -22,17 +22,15 @@ function config(argv: string[], env: Record<string, string> = {}): DaemonConfig 
 describe('resolveDaemonConfig', () => {
   it('defaults: XDG data home, loopback, the default port, FULL', () => {
     expect(config([])).toMatchObject({
-      dataDir: '/home/ada/.local/share/wirthforge/state',
+      dataDir: '/home/ada/.local/share/wirthforge',
       host: '127.0.0.1',
       port: DEFAULT_PORT,
       sync: 'full',
       simulate: false,
     });
-    expect(config([], { XDG_DATA_HOME: '/data' }).dataDir).toBe('/data/wirthforge/state');
+    expect(config([], { XDG_DATA_HOME: '/data' }).dataDir).toBe('/data/wirthforge');
     // A relative XDG_DATA_HOME is invalid per the spec and ignored.
-    expect(config([], { XDG_DATA_HOME: 'rel' }).dataDir).toBe(
-      '/home/ada/.local/share/wirthforge/state',
-    );
+    expect(config([], { XDG_DATA_HOME: 'rel' }).dataDir).toBe('/home/ada/.local/share/wirthforge');
   });
 
   it('flags over environment over config file over defaults', () => {

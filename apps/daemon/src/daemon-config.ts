@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { resolveDataDirectory } from '@wirthforge/storage-sqlite';
 import { DaemonError } from './errors.js';
 
 /** Everything the daemon is started with, after flags, environment, file and defaults. */
@@ -76,7 +77,7 @@ export const DEFAULT_WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** The usage text of `wfstated --help`. */
 export const DAEMON_USAGE = `Usage: wfstated [options]
 
-  --data-dir DIR          data directory (default $XDG_DATA_HOME/wirthforge/state)
+  --data-dir DIR          data directory (default $XDG_DATA_HOME/wirthforge)
   --host ADDR             address to listen on (default 127.0.0.1; others warn)
   --port N                port (default ${DEFAULT_PORT}; 0 picks one, see DIR/daemon.json)
   --sync full|normal      durability of commits (default full)
@@ -185,12 +186,13 @@ function parseFlags(argv: readonly string[]): {
   return { settings, ...(config === undefined ? {} : { config }), help };
 }
 
-/** `$XDG_DATA_HOME/wirthforge/state`, or `~/.local/share/wirthforge/state`. */
+/**
+ * `$XDG_DATA_HOME/wirthforge`, or `~/.local/share/wirthforge`: the rule of
+ * `resolveDataDirectory` (`@wirthforge/storage-sqlite`), shared with `wfstate`, so both
+ * open the same database.
+ */
 export function defaultDataDir(env: Readonly<Record<string, string | undefined>>): string {
-  const xdg = env.XDG_DATA_HOME;
-  const base =
-    xdg !== undefined && isAbsolute(xdg) ? xdg : join(env.HOME ?? homedir(), '.local', 'share');
-  return join(base, 'wirthforge', 'state');
+  return resolveDataDirectory({ env, ...(env.HOME === undefined ? {} : { home: env.HOME }) }).dir;
 }
 
 function defaultConfigFile(env: Readonly<Record<string, string | undefined>>): string {

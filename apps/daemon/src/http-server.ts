@@ -95,7 +95,9 @@ export function errorBody(error: unknown): {
   }
   const fastifyError = error as Partial<FastifyError> & { validationContext?: string };
   if (fastifyError.validation !== undefined) {
-    const part = fastifyError.validationContext ?? 'body';
+    // fastify names the query part `querystring`; issues point at `/query/…` as documented.
+    const context = fastifyError.validationContext ?? 'body';
+    const part = context === 'querystring' ? 'query' : context;
     const issues: RequestIssue[] = fastifyError.validation.map((v) => {
       const extra: unknown = v.params.missingProperty ?? v.params.additionalProperty;
       return {

@@ -82,6 +82,20 @@ export {
 export { EXIT_CODES, runDaemonCli, type DaemonCliIo } from './run-daemon-cli.js';
 export { openApiDocument } from './openapi-document.js';
 export {
+  DAEMON_METRIC_NAMES,
+  JOB_OPERATIONS,
+  createDaemonMetrics,
+  type DaemonMetrics,
+  type DaemonMetricsOptions,
+} from './daemon-metrics.js';
+export {
+  DEFAULT_ANALYTICS_RANGE_US,
+  RESOLUTIONS,
+  metricsRoutes,
+  timeRange,
+  type MetricsRoutesOptions,
+} from './metrics-routes.js';
+export {
   DaemonClient,
   readDaemonAddress,
   type DaemonAddress,

@@ -29,6 +29,11 @@ describe('openapi.json', () => {
         '/v1/sessions/{id}/export',
         '/v1/sessions/{id}/state',
         '/v1/user',
+        '/metrics',
+        '/v1/analytics/rollups',
+        '/v1/analytics/trends',
+        '/v1/analytics/usage',
+        '/v1/analytics/levels',
       ].sort(),
     );
     expect(document.paths['/v1/sessions/{id}/events']?.post?.requestBody).toBeDefined();

@@ -1,8 +1,10 @@
 import { createEventStore } from '@wirthforge/eventstore';
+import { AnalyticsQueries } from '@wirthforge/metrics';
 import { createMemoryStorage } from '@wirthforge/storage';
 import pino from 'pino';
 import { DEFAULT_BODY_LIMIT_BYTES } from './daemon-config.js';
 import { createHttpServer } from './http-server.js';
+import { metricsRoutes } from './metrics-routes.js';
 import { SessionService } from './session-service.js';
 import { DAEMON_VERSION } from './start-daemon.js';
 
@@ -25,6 +27,13 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     },
     bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
     version: DAEMON_VERSION,
+    plugins: [
+      metricsRoutes({
+        metrics: { prometheus: () => '' },
+        queries: new AnalyticsQueries(undefined as never),
+        store,
+      }),
+    ],
   });
   try {
     await app.ready();

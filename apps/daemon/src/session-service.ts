@@ -98,6 +98,11 @@ export interface SessionServiceOptions {
   /** Keep token text (privacy off). Prompt text is always hashed. */
   readonly storeContent: boolean;
   readonly onIngest?: IngestObserver;
+  /**
+   * Called before a session's `system.end` is written, once its ingests in flight are
+   * done: events derived from them (the analytics' peaks and anomalies) are stored first.
+   */
+  readonly beforeEnd?: (sessionId: string) => Promise<void>;
 }
 
 /** Filters of {@link SessionService.listEvents}. */
@@ -127,6 +132,7 @@ export class SessionService {
   readonly #users: UserRepository;
   readonly #storeContent: boolean;
   readonly #onIngest: IngestObserver | undefined;
+  readonly #beforeEnd: ((sessionId: string) => Promise<void>) | undefined;
   /** Status of sessions seen by this process (the daemon is the store's only writer). */
   readonly #status = new Map<string, Status>();
   /** Ingests in flight per session, so that ending a session waits for them. */
@@ -142,6 +148,7 @@ export class SessionService {
     this.#users = new UserRepository(options.db);
     this.#storeContent = options.storeContent;
     this.#onIngest = options.onIngest;
+    this.#beforeEnd = options.beforeEnd;
     this.#batcher = new IngestBatcher(options.store);
   }
 
@@ -316,6 +323,36 @@ export class SessionService {
     );
   }
 
+  /**
+   * Appends events the daemon derived from a session's stored events (the analytics'
+   * `energy.peak` and `energy.anomaly`) to that session, through the same group commit
+   * as ingest; also while the session is ending (before its `system.end`) and while the
+   * daemon is stopping. Refused once the session has ended.
+   */
+  async appendDerived(
+    sessionId: string,
+    events: readonly AppendableEvent[],
+  ): Promise<IngestResult> {
+    const status = await this.status(sessionId);
+    if (status === 'missing') throw notFound(sessionId);
+    if (status === 'ended') throw endedError(sessionId);
+    let append: PreparedAppend;
+    try {
+      append = this.store.prepareAppend(sessionStream(sessionId), events);
+    } catch (error) {
+      throw mapStoreError(error, sessionId);
+    }
+    const result = await this.#batcher.submit(append).catch((error: unknown) => {
+      throw mapStoreError(error, sessionId);
+    });
+    return {
+      session: sessionId,
+      positions: result.positions.map(Number),
+      lastPosition: Number(result.positions.at(-1) ?? result.lastPosition),
+      version: Number(result.nextExpectedVersion),
+    };
+  }
+
   /** Ends a session cleanly (`system.end` with its totals), after its ingests in flight. */
   async end(
     sessionId: string,
@@ -326,6 +363,7 @@ export class SessionService {
     this.#status.set(sessionId, 'ending');
     try {
       await Promise.allSettled([...(this.#inFlight.get(sessionId) ?? [])]);
+      await this.#beforeEnd?.(sessionId);
       const result = await this.store.endSession(sessionId, { reason });
       this.#status.set(sessionId, 'ended');
       return { session: sessionId, position: Number(result.lastPosition) };

@@ -7,9 +7,13 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { removeAccessToken, writeAccessToken } from './access-token.js';
+import type { StoreMetrics } from '@wirthforge/metrics';
+import { AnalyticsQueries } from '@wirthforge/metrics';
 import { isLoopbackHost, type DaemonConfig } from './daemon-config.js';
+import { createDaemonMetrics } from './daemon-metrics.js';
 import { DaemonError } from './errors.js';
 import { createHttpServer, type DaemonLifecycle, type DaemonPlugin } from './http-server.js';
+import { metricsRoutes } from './metrics-routes.js';
 import { Scheduler, type JobRun, type ScheduledJob } from './scheduler.js';
 import { replayRecovery, type RecoveredSession, type SessionRecovery } from './session-recovery.js';
 import { SessionService, type IngestObserver } from './session-service.js';
@@ -65,7 +69,10 @@ export interface Daemon {
   /** The access token (also in `DIR/daemon.token`). */
   readonly token: string;
   readonly store: EventStore;
+  /** The storage, instrumented by the metrics (every commit measured, rollups written with it). */
   readonly storage: SqliteStorage;
+  /** The store's metrics and energy analytics (`GET /metrics`, `/v1/analytics/…`). */
+  readonly metrics: StoreMetrics;
   readonly server: FastifyInstance;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
@@ -111,9 +118,9 @@ export async function startDaemon(
   // The token first: it also creates the data directory with mode 0700.
   const token = writeAccessToken(config.dataDir);
   const databasePath = join(config.dataDir, DATABASE_FILE);
-  let storage: SqliteStorage;
+  let rawStorage: SqliteStorage;
   try {
-    storage = await openSqliteStorage({ path: databasePath, synchronous: config.sync });
+    rawStorage = await openSqliteStorage({ path: databasePath, synchronous: config.sync });
   } catch (error) {
     if (isStorageError(error) && error.code === 'locked') {
       throw new DaemonError(
@@ -124,6 +131,10 @@ export async function startDaemon(
     }
     throw error;
   }
+  // Every commit of every path (HTTP, WebSocket, the simulator, recovery, the store's own
+  // repairs) goes through the instrumented storage: measured, with its rollups in the same batch.
+  const daemonMetrics = createDaemonMetrics({ logger, databasePath });
+  const storage = daemonMetrics.store.instrumentStorage(rawStorage);
   logger.info(
     {
       path: databasePath,
@@ -136,6 +147,7 @@ export async function startDaemon(
 
   const integrity = await storage.checkIntegrity({ quick: true });
   if (!integrity.ok) {
+    await daemonMetrics.close();
     await storage.close();
     throw new DaemonError(
       'corrupt',
@@ -152,11 +164,26 @@ export async function startDaemon(
   );
 
   const store = createEventStore({ storage });
+  let simulation: SimulatedFeed | undefined;
+  const onIngest = options.onIngest;
   const service = new SessionService({
     store,
     db: storage.db,
     storeContent: config.storeContent,
-    ...(options.onIngest === undefined ? {} : { onIngest: options.onIngest }),
+    onIngest:
+      onIngest === undefined
+        ? (batch) => daemonMetrics.onIngest(batch)
+        : (batch) => {
+            daemonMetrics.onIngest(batch);
+            onIngest(batch);
+          },
+    beforeEnd: () => daemonMetrics.flushDetected(),
+  });
+  // Detected peaks and anomalies go to their session: through the simulated feed's recorder
+  // while it feeds that session (its only writer), else through the ingest group commit.
+  daemonMetrics.attach(async (sessionId, events) => {
+    if (simulation?.sessionId === sessionId && simulation.record(events)) return;
+    await service.appendDerived(sessionId, events);
   });
   const recovery = options.recovery ?? replayRecovery();
   const recovered: RecoveredSession[] = [];
@@ -177,6 +204,7 @@ export async function startDaemon(
       );
     }
   } catch (error) {
+    await daemonMetrics.close();
     await store.close();
     throw error;
   }
@@ -194,11 +222,19 @@ export async function startDaemon(
     },
     bodyLimitBytes: config.bodyLimitBytes,
     version: DAEMON_VERSION,
-    ...(options.plugins === undefined ? {} : { plugins: options.plugins }),
+    plugins: [
+      metricsRoutes({
+        metrics: daemonMetrics.store,
+        queries: new AnalyticsQueries(storage.db),
+        store,
+      }),
+      ...(options.plugins ?? []),
+    ],
   });
   try {
     await server.listen({ host: config.host, port: config.port });
   } catch (error) {
+    await daemonMetrics.close();
     await store.close();
     throw new DaemonError(
       'invalid_config',
@@ -218,9 +254,13 @@ export async function startDaemon(
   );
   renameSync(`${infoFile}.tmp`, infoFile);
 
+  const onJobRun = options.onJobRun;
   const scheduler = new Scheduler({
     logger,
-    ...(options.onJobRun === undefined ? {} : { onRun: options.onJobRun }),
+    onRun: (run) => {
+      daemonMetrics.onJobRun(run);
+      onJobRun?.(run);
+    },
   });
   const intervals = { ...DEFAULT_JOB_INTERVALS, ...options.jobIntervals };
   scheduler.add({
@@ -255,17 +295,17 @@ export async function startDaemon(
   for (const job of options.jobs ?? []) scheduler.add(job);
   scheduler.start();
 
-  let simulation: SimulatedFeed | undefined;
   try {
     // Loaded only when asked: the simulator costs memory a daemon without it does not need.
     simulation = config.simulate
       ? await (
           await import('./simulated-feed.js')
-        ).startSimulatedFeed(store, logger, config.simulateSeconds)
+        ).startSimulatedFeed(store, logger, config.simulateSeconds, new Date(), daemonMetrics.store)
       : undefined;
   } catch (error) {
     await scheduler.stop();
     await server.close();
+    await daemonMetrics.close();
     await store.close();
     throw error;
   }
@@ -287,6 +327,8 @@ export async function startDaemon(
       await server.close();
       await service.drain();
       await scheduler.stop();
+      // Peaks and anomalies found in the last batches go to their sessions before they end.
+      await daemonMetrics.flushDetected();
       const endedSessions: string[] = [];
       for (const open of await store.openSessions()) {
         if (open.private) continue;
@@ -298,6 +340,11 @@ export async function startDaemon(
         }
       }
       if (options.onStop !== undefined) await options.onStop(store);
+      try {
+        await daemonMetrics.close();
+      } catch (error) {
+        logger.error({ err: error }, 'detected energy events were lost at stop');
+      }
       await store.close();
       rmSync(infoFile, { force: true });
       removeAccessToken(config.dataDir);
@@ -318,6 +365,7 @@ export async function startDaemon(
     token,
     store,
     storage,
+    metrics: daemonMetrics.store,
     server,
     scheduler,
     logger,

@@ -97,13 +97,14 @@ export function sessionEvents(
   seconds: number,
   seed = 7,
   eventIds = true,
+  startTime = Date.now(),
 ): SimEvent[] {
   const events: SimEvent[] = [];
   for (const frame of simulateSession({
     seed,
     sessionId,
     durationSeconds: seconds,
-    startTime: Date.now(),
+    startTime,
     eventIds,
     models: ['ollama/llama3.2:3b', 'ollama/mistral:7b'],
   })) {

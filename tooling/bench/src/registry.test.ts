@@ -14,12 +14,21 @@ describe('selectCases', () => {
     expect(names).toEqual([
       'raw',
       'storage',
+      'postgres',
       'emmett',
       'emmett-single',
       'eventstore',
       'recorder',
+      'snapshots',
+      'metrics',
+      'analytics',
       'storage-size',
       'raw-size',
+      'cli',
+      'segments',
+      'segments-size',
+      'daemon',
+      'daemon-rss',
     ]);
   });
 });

@@ -1,8 +1,14 @@
 import type { BenchCase } from './bench-case.js';
+import { cliCase } from './cases/cli.js';
+import { daemonCase, daemonRssCase } from './cases/daemon.js';
 import { emmettCase, emmettSingleCase } from './cases/emmett-sqlite.js';
 import { eventstoreCase } from './cases/eventstore.js';
+import { analyticsQueryCase, metricsCase } from './cases/metrics.js';
+import { postgresCase } from './cases/postgres.js';
 import { rawSizeCase, rawSqliteCase } from './cases/raw-sqlite.js';
 import { recorderCase } from './cases/recorder.js';
+import { snapshotsCase } from './cases/snapshots.js';
+import { segmentsCase, segmentsSizeCase } from './cases/segments.js';
 import { storageCase, storageSizeCase } from './cases/wirthforge-storage.js';
 
 /**
@@ -12,12 +18,21 @@ import { storageCase, storageSizeCase } from './cases/wirthforge-storage.js';
 export const BENCH_CASES: readonly BenchCase[] = [
   rawSqliteCase,
   storageCase,
+  postgresCase,
   emmettCase,
   emmettSingleCase,
   eventstoreCase,
   recorderCase,
+  snapshotsCase,
+  metricsCase,
+  analyticsQueryCase,
   storageSizeCase,
   rawSizeCase,
+  cliCase,
+  segmentsCase,
+  segmentsSizeCase,
+  daemonCase,
+  daemonRssCase,
 ];
 
 /** The cases named in `names` (all when undefined), in registry order; unknown names throw. */
