@@ -84,3 +84,22 @@ export function perSecond(count: number, elapsedMs: number): number {
   if (!(elapsedMs > 0)) throw new RangeError(`elapsed time must be positive, got ${elapsedMs}`);
   return (count * 1000) / elapsedMs;
 }
+
+/**
+ * A derived metric: `ours / theirs`, per round, from two measurements of the same round
+ * (NaN when either is missing). `better` says which way is good (default: higher).
+ */
+export function ratioMetric(
+  name: string,
+  ours: string,
+  theirs: string,
+  better: 'higher' | 'lower' = 'higher',
+): DerivedMetric {
+  return {
+    name,
+    unit: 'x',
+    better,
+    inputs: [ours, theirs],
+    compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
+  };
+}

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { sessionStream } from '@wirthforge/events';
 import { simulateSession } from '@wirthforge/simulator';
 
-import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { perSecond, type BenchCase, ratioMetric } from '../bench-case.js';
 import { loadEventStore } from './eventstore.js';
 
 /** The built CLI (apps/cli); a case that finds it missing fails, the others still run. */
@@ -98,14 +98,6 @@ async function storageReadRate(file: string): Promise<{ events: number; ms: numb
   }
 }
 
-const ratio = (name: string, of: string, base: string): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better: 'higher',
-  inputs: [of, base],
-  compute: ([a, b]) => a! / b!,
-});
-
 /**
  * `cli.export_events_per_s` (NDJSON of the whole session to a file, content redacted),
  * `cli.verify_events_per_s` (`verify`: integrity, checksums, gaps, energy conservation,
@@ -118,9 +110,17 @@ export const cliCase: BenchCase = {
   description:
     'wfstate export / verify / backup on a recorded 60 Hz session, against raw reads and a file copy',
   derived: [
-    ratio('cli.export_vs_raw_read', 'cli.export_events_per_s', 'cli.read_baseline_events_per_s'),
-    ratio('cli.verify_vs_raw_read', 'cli.verify_events_per_s', 'cli.read_baseline_events_per_s'),
-    ratio('cli.backup_vs_copy', 'cli.backup_mb_per_s', 'cli.copy_baseline_mb_per_s'),
+    ratioMetric(
+      'cli.export_vs_raw_read',
+      'cli.export_events_per_s',
+      'cli.read_baseline_events_per_s',
+    ),
+    ratioMetric(
+      'cli.verify_vs_raw_read',
+      'cli.verify_events_per_s',
+      'cli.read_baseline_events_per_s',
+    ),
+    ratioMetric('cli.backup_vs_copy', 'cli.backup_mb_per_s', 'cli.copy_baseline_mb_per_s'),
   ],
   async run(ctx) {
     if (!existsSync(CLI_MAIN))

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { encodeEvent } from '@wirthforge/events';
 import { simulateSession, type SimEvent } from '@wirthforge/simulator';
 import type { DaemonClient } from '@wirthforge/daemon';
-import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { perSecond, type BenchCase, ratioMetric } from '../bench-case.js';
 import { removeDatabase } from '../file-size.js';
 import { openDurableStorage } from './eventstore.js';
 
@@ -116,14 +116,6 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[rank] ?? Number.NaN;
 }
 
-const ratio = (name: string, ours: string, base: string): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better: 'higher',
-  inputs: [ours, base],
-  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
-});
-
 /**
  * `wfstated` as a child process (WAL + `synchronous=FULL`), fed the run's batches of 60:
  *
@@ -140,12 +132,12 @@ export const daemonCase: BenchCase = {
   description:
     'wfstated (child process, FULL): HTTP and WebSocket ingest of batches of 60, paced 60 Hz latency; storage appendBatch as baseline',
   derived: [
-    ratio(
+    ratioMetric(
       'daemon.ws_ingest_vs_storage',
       'daemon.ws_ingest_events_per_s',
       'daemon.storage_append_events_per_s',
     ),
-    ratio(
+    ratioMetric(
       'daemon.http_ingest_vs_storage',
       'daemon.http_ingest_events_per_s',
       'daemon.storage_append_events_per_s',

@@ -3,7 +3,7 @@ import type * as EventStoreModule from '@wirthforge/eventstore';
 import type { EventStore } from '@wirthforge/eventstore';
 import type { SimEvent } from '@wirthforge/simulator';
 import type { SqliteStorage } from '@wirthforge/storage-sqlite';
-import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { perSecond, type BenchCase, ratioMetric } from '../bench-case.js';
 import { removeDatabase } from '../file-size.js';
 import { openEmmettStore } from './emmett-sqlite.js';
 
@@ -79,14 +79,6 @@ function toEmmettEvent(event: SimEvent): EmmettEvent {
   };
 }
 
-const ratio = (name: string, ours: string, theirs: string): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better: 'higher',
-  inputs: [ours, theirs],
-  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
-});
-
 function sameState(a: SimpleState, b: SimpleState): boolean {
   return (
     a.events === b.events &&
@@ -118,14 +110,22 @@ export const eventstoreCase: BenchCase = {
   description:
     'WIRTHFORGE eventstore: recorder appends (a commitBatch per frame), readAll, aggregateStream; Emmett aggregateStream',
   derived: [
-    ratio('eventstore.append_ratio_vs_raw', 'eventstore.append_events_per_s', 'raw.rows_per_s'),
-    ratio('eventstore.read_vs_emmett', 'eventstore.read_events_per_s', 'emmett.read_events_per_s'),
-    ratio(
+    ratioMetric(
+      'eventstore.append_ratio_vs_raw',
+      'eventstore.append_events_per_s',
+      'raw.rows_per_s',
+    ),
+    ratioMetric(
+      'eventstore.read_vs_emmett',
+      'eventstore.read_events_per_s',
+      'emmett.read_events_per_s',
+    ),
+    ratioMetric(
       'eventstore.replay_vs_emmett',
       'eventstore.replay_events_per_s',
       'emmett.aggregate_events_per_s',
     ),
-    ratio(
+    ratioMetric(
       'eventstore.replay_simple_vs_emmett',
       'eventstore.replay_simple_events_per_s',
       'emmett.aggregate_events_per_s',

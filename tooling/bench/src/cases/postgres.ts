@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { encodeEvent } from '@wirthforge/events';
 import type { SimEvent } from '@wirthforge/simulator';
 import type { EventStorage, ExpectedVersion, NewEventRecord } from '@wirthforge/storage';
-import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { perSecond, type BenchCase, ratioMetric } from '../bench-case.js';
 
 /** The PostgreSQL server of the case: `WF_PG_URL`, default the local test database. */
 export function postgresUrl(): string {
@@ -77,14 +77,6 @@ const BURST_IN_FLIGHT = 256;
 /** Concurrent writers (each its own pool and stream) for the contention figure. */
 const WRITERS = 4;
 
-const ratio = (name: string, ours: string, theirs: string): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better: 'higher',
-  inputs: [ours, theirs],
-  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
-});
-
 /**
  * WIRTHFORGE storage on PostgreSQL (`@wirthforge/storage-postgres`, pooled `pg`, one
  * transaction per batch, appends ordered by a transaction-scoped advisory lock), each
@@ -100,12 +92,12 @@ export const postgresCase: BenchCase = {
   name: 'postgres',
   description: 'WIRTHFORGE storage-postgres: appendBatch per batch (pg pool), then readAll',
   derived: [
-    ratio(
+    ratioMetric(
       'postgres.append_ratio_vs_sqlite_storage',
       'postgres.append_events_per_s',
       'storage.append_events_per_s',
     ),
-    ratio(
+    ratioMetric(
       'postgres.read_ratio_vs_sqlite_storage',
       'postgres.read_events_per_s',
       'storage.read_events_per_s',

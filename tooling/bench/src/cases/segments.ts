@@ -4,7 +4,7 @@ import { decodeValue, encodeEvent, encodeValue } from '@wirthforge/events';
 import { simulateSession, type SimEvent } from '@wirthforge/simulator';
 import type * as SegmentsModule from '@wirthforge/segments';
 import type { StoredEventRecord } from '@wirthforge/storage';
-import { perSecond, type BenchCase, type DerivedMetric, type Measurement } from '../bench-case.js';
+import { perSecond, type BenchCase, type Measurement, ratioMetric } from '../bench-case.js';
 import { sessionStream } from '../bench-dataset.js';
 
 /** Events per segment for the throughput figures: 30 s of a 60 Hz session. */
@@ -129,19 +129,6 @@ async function loadSegments(): Promise<typeof SegmentsModule> {
   return import('@wirthforge/segments');
 }
 
-const ratio = (
-  name: string,
-  ours: string,
-  theirs: string,
-  better: 'higher' | 'lower' = 'higher',
-): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better,
-  inputs: [ours, theirs],
-  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
-});
-
 /**
  * `segment.encode_events_per_s` and `segment.decode_events_per_s`: the run's events as
  * one stream, coded in segments of {@link SEGMENT_EVENTS} events, then decoded back to
@@ -154,17 +141,17 @@ export const segmentsCase: BenchCase = {
   description:
     'segment codec: encode and decode a stream in segments, against deflated msgpack blocks',
   derived: [
-    ratio(
+    ratioMetric(
       'segment.encode_vs_baseline',
       'segment.encode_events_per_s',
       'segment.baseline_encode_events_per_s',
     ),
-    ratio(
+    ratioMetric(
       'segment.decode_vs_baseline',
       'segment.decode_events_per_s',
       'segment.baseline_decode_events_per_s',
     ),
-    ratio(
+    ratioMetric(
       'segment.decode_vs_storage_read',
       'segment.decode_events_per_s',
       'storage.read_events_per_s',
@@ -251,13 +238,13 @@ export const segmentsSizeCase: BenchCase = {
   description: 'segment codec: bytes per event of a simulated 60 Hz session, by segment size',
   once: true,
   derived: [
-    ratio(
+    ratioMetric(
       'segment.size_vs_storage_size',
       'segment.bytes_per_event',
       'storage.bytes_per_event',
       'lower',
     ),
-    ratio(
+    ratioMetric(
       'segment.size_vs_baseline',
       'segment.bytes_per_event',
       'segment.baseline_bytes_per_event',

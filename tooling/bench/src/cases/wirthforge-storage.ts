@@ -2,7 +2,7 @@ import { encodeEvent } from '@wirthforge/events';
 import { simulateSession, type SimEvent } from '@wirthforge/simulator';
 import type { EventStorage, ExpectedVersion, NewEventRecord } from '@wirthforge/storage';
 import type { SqliteStorage } from '@wirthforge/storage-sqlite';
-import { perSecond, type BenchCase, type DerivedMetric } from '../bench-case.js';
+import { perSecond, type BenchCase, ratioMetric } from '../bench-case.js';
 import { chunkEvents, sessionStream } from '../bench-dataset.js';
 import { databaseBytes, removeDatabase } from '../file-size.js';
 import { sizeNote } from './raw-sqlite.js';
@@ -98,14 +98,6 @@ async function countRead(events: AsyncIterable<unknown>): Promise<number> {
   return count;
 }
 
-const ratio = (name: string, ours: string, theirs: string): DerivedMetric => ({
-  name,
-  unit: 'x',
-  better: 'higher',
-  inputs: [ours, theirs],
-  compute: ([a = Number.NaN, b = Number.NaN]) => a / b,
-});
-
 /**
  * WIRTHFORGE storage (`@wirthforge/storage-sqlite`, default durability: WAL +
  * `synchronous=FULL`): `storage.append_events_per_s` with one `appendBatch` (one
@@ -121,30 +113,34 @@ export const storageCase: BenchCase = {
   name: 'storage',
   description: 'WIRTHFORGE storage-sqlite: appendBatch per batch, then readAll and readStream',
   derived: [
-    ratio('storage.append_ratio_vs_raw', 'storage.append_events_per_s', 'raw.rows_per_s'),
-    ratio(
+    ratioMetric('storage.append_ratio_vs_raw', 'storage.append_events_per_s', 'raw.rows_per_s'),
+    ratioMetric(
       'storage.append_ratio_vs_raw_awaited',
       'storage.append_events_per_s_awaited',
       'raw.rows_per_s',
     ),
-    ratio(
+    ratioMetric(
       'storage.append_ratio_vs_raw_all_ids',
       'storage.append_events_per_s_all_ids',
       'raw.rows_per_s',
     ),
-    ratio(
+    ratioMetric(
       'storage.append_ratio_vs_raw_burst',
       'storage.append_events_per_s_burst',
       'raw.rows_per_s',
     ),
-    ratio('storage.append_vs_emmett', 'storage.append_events_per_s', 'emmett.append_events_per_s'),
-    ratio(
+    ratioMetric(
+      'storage.append_vs_emmett',
+      'storage.append_events_per_s',
+      'emmett.append_events_per_s',
+    ),
+    ratioMetric(
       'storage.append_burst_vs_emmett',
       'storage.append_events_per_s_burst',
       'emmett.append_events_per_s',
     ),
-    ratio('storage.read_vs_emmett', 'storage.read_events_per_s', 'emmett.read_events_per_s'),
-    ratio(
+    ratioMetric('storage.read_vs_emmett', 'storage.read_events_per_s', 'emmett.read_events_per_s'),
+    ratioMetric(
       'storage.append_ratio_sealed_vs_unsealed',
       'storage.append_events_per_s',
       'storage.append_events_per_s_unsealed',
