@@ -42,12 +42,12 @@ interface Side {
 /**
  * The recorder with and without `@wirthforge/metrics`, in the same run, at 60 Hz in real
  * time, over two SQLite files (WAL + FULL), frames of `batchSize` events of a two-model
- * session (as the recorder case frames its session), played into one store and then the
- * other, the order alternating between repetitions. With metrics on, the
+ * session (as the recorder case frames its session), played into the two stores in turns. With metrics on, the
  * storage is instrumented (commit durations, events by type, rollups of every commit
  * written in its batch, peak and anomaly detection), the recorder's callbacks feed the
  * histograms, its counters are read at collection, and the frame loop reports each
- * frame's cost. `metrics.overhead_ratio` is the median frame cost (the `record()` calls
+ * frame's cost. The sides take turns in one-second blocks (shorter in runs of fewer than
+ * 240 frames); each side's first block is a warm-up. `metrics.overhead_ratio` is the median frame cost (the `record()` calls
  * and `endFrame()`, what the producer's frame pays) with metrics over without;
  * `metrics.main_thread_ratio` compares all main-thread work per frame: the frame, its
  * commit task and, with metrics, the analytics of its commit (mean per frame).
@@ -76,26 +76,34 @@ export const metricsCase: BenchCase = {
         metrics?.observeRecorder(recorder);
         sides.push({ store, recorder, costsUs: [], encodeUs, metrics });
       }
-      // One side after the other, each alone at 60 Hz as in the recorder case (both at
-      // once would overload the writer threads of a small machine and measure that);
-      // the order alternates from one repetition to the next.
-      const order = ctx.round % 2 === 0 ? sides : [...sides].reverse();
+      // The sides take turns in one-second blocks (60 frames at 60 Hz, each side alone
+      // while it records: both at once would overload the writer threads of a small
+      // machine and measure that), the side that starts alternating from block to block
+      // and from one repetition to the next, so neither gains from a warmer JIT, a
+      // quieter machine or a later GC. Each side's first block is its warm-up and is not
+      // counted.
       const periodMs = 1000 / 60;
-      for (const side of order) {
-        const start = performance.now();
-        for (let i = 0; i < frames.length; i++) {
-          const wait = start + i * periodMs - performance.now();
-          if (wait > 0) await sleep(wait);
-          const frame = frames[i]!;
-          const t0 = performance.now();
-          for (const event of frame) side.recorder.record(event);
-          side.recorder.endFrame();
-          const ms = performance.now() - t0;
-          side.metrics?.observeFrameCost(ms);
-          side.costsUs.push(ms * 1000);
+      // One second a turn; short runs (tests, --quick) get at least four turns.
+      const blockFrames = Math.max(1, Math.min(60, Math.floor(frames.length / 4)));
+      for (let block = 0; block * blockFrames < frames.length; block++) {
+        const first = (block + ctx.round) % 2;
+        for (const side of [sides[first]!, sides[1 - first]!]) {
+          const start = performance.now();
+          const end = Math.min(frames.length, (block + 1) * blockFrames);
+          for (let i = block * blockFrames; i < end; i++) {
+            const wait = start + (i - block * blockFrames) * periodMs - performance.now();
+            if (wait > 0) await sleep(wait);
+            const frame = frames[i]!;
+            const t0 = performance.now();
+            for (const event of frame) side.recorder.record(event);
+            side.recorder.endFrame();
+            const ms = performance.now() - t0;
+            side.metrics?.observeFrameCost(ms);
+            if (block > 0) side.costsUs.push(ms * 1000);
+          }
         }
-        await side.recorder.close();
       }
+      for (const side of sides) await side.recorder.close();
       const [off, on] = sides as [Side, Side];
       const stats = [off.recorder.stats(), on.recorder.stats()];
       for (const s of stats) {
@@ -119,11 +127,12 @@ export const metricsCase: BenchCase = {
       const offP50 = percentile(off.costsUs, 50);
       const onP50 = percentile(on.costsUs, 50);
       const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
-      // Main-thread microseconds per frame: the frame, its commit task, the analytics.
+      // Main-thread microseconds per frame: the frame (counted ones), its commit task,
+      // the analytics (every frame).
       const mainThread = (side: Side, extraUs: number): number =>
-        (sum(side.costsUs) + sum(side.encodeUs) + extraUs) / frames.length;
+        sum(side.costsUs) / side.costsUs.length + (sum(side.encodeUs) + extraUs) / frames.length;
       const note =
-        `${frames.length} frames of ${ctx.options.batchSize} events (two models) at 60 Hz into each store in turn; ` +
+        `${frames.length} frames of ${ctx.options.batchSize} events (two models) at 60 Hz into each store, in one-second turns (the first of each side a warm-up); ` +
         `${stats[1]!.commits} commits with metrics (${stats[1]!.coalesced} events coalesced), ${stats[0]!.commits} without (${stats[0]!.coalesced}); ${on.metrics!.analytics!.stats().peaks} peaks found`;
       on.metrics!.close();
       return [
