@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'wfstated-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function config(argv: string[], env: Record<string, string> = {}): DaemonConfig {
-  const resolved = resolveDaemonConfig({ argv, env: { HOME: '/home/ada', ...env }, cwd: '/work' });
+  const resolved = resolveDaemonConfig({ argv, env: { HOME: '/home/ada', ...env }, cwd: '/home/ada/projects' });
   if (resolved.help) throw new Error('help');
   return resolved.config;
 }
@@ -52,7 +52,7 @@ describe('resolveDaemonConfig', () => {
     );
     expect(fromFlags).toMatchObject({
       port: 7003,
-      dataDir: '/work/rel/dir',
+      dataDir: '/home/ada/projects/rel/dir',
       simulate: true,
       host: '127.0.0.2',
     });

@@ -5,10 +5,10 @@ import { DATABASE_FILE_NAME, resolveDataDirectory } from './data-directory.js';
 describe('resolveDataDirectory', () => {
   it('takes an explicit directory first, relative to cwd', () => {
     expect(
-      resolveDataDirectory({ dataDir: 'data', cwd: '/work', env: { XDG_DATA_HOME: '/x' } }),
+      resolveDataDirectory({ dataDir: 'data', cwd: '/home/ada', env: { XDG_DATA_HOME: '/x' } }),
     ).toEqual({
-      dir: '/work/data',
-      database: `/work/data/${DATABASE_FILE_NAME}`,
+      dir: '/home/ada/data',
+      database: `/home/ada/data/${DATABASE_FILE_NAME}`,
       source: 'option',
     });
   });
