@@ -1,6 +1,6 @@
 import { invalidArgument } from './errors.js';
 import type { Labels, MetricDescriptor, ValueMetricSnapshot, ValueSeries } from './metric-types.js';
-import { ownLabels, seriesKey } from './series-key.js';
+import { SeriesMap } from './series-key.js';
 
 /** Options of a counter: its descriptor and, for a counter kept elsewhere, a callback. */
 export interface CounterOptions extends MetricDescriptor {
@@ -32,12 +32,11 @@ class Series implements CounterChild {
  */
 export class Counter {
   readonly type = 'counter';
-  readonly #series = new Map<string, Series>();
-  readonly #labelNames: readonly string[];
+  readonly #series: SeriesMap<Series>;
   readonly #collect: CounterOptions['collect'];
 
   constructor(readonly options: CounterOptions) {
-    this.#labelNames = options.labelNames ?? [];
+    this.#series = new SeriesMap(options.name, options.labelNames ?? [], (l) => new Series(l));
     this.#collect = options.collect;
   }
 
@@ -48,19 +47,12 @@ export class Counter {
 
   /** The series of `labels`, made on first use. */
   with(labels?: Labels): CounterChild {
-    const key = seriesKey(this.options.name, this.#labelNames, labels);
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = new Series(ownLabels(this.#labelNames, labels));
-      this.#series.set(key, series);
-    }
-    return series;
+    return this.#series.get(labels);
   }
 
   /** The current value of the series of `labels` (0 when never counted). */
   value(labels?: Labels): number {
-    const key = seriesKey(this.options.name, this.#labelNames, labels);
-    return this.#series.get(key)?.value ?? 0;
+    return this.#series.find(labels)?.value ?? 0;
   }
 
   /** This counter's part of a snapshot. */

@@ -1,6 +1,6 @@
 import { invalidArgument } from './errors.js';
 import type { Labels, MetricDescriptor, ValueMetricSnapshot, ValueSeries } from './metric-types.js';
-import { ownLabels, seriesKey } from './series-key.js';
+import { SeriesMap } from './series-key.js';
 
 /** Options of a gauge: its descriptor and, for a callback gauge, how to read it. */
 export interface GaugeOptions extends MetricDescriptor {
@@ -37,12 +37,11 @@ class Series implements GaugeChild {
 /** A value that goes up and down, set here or read at collection. Create it with {@link MetricRegistry.gauge}. */
 export class Gauge {
   readonly type = 'gauge';
-  readonly #series = new Map<string, Series>();
-  readonly #labelNames: readonly string[];
+  readonly #series: SeriesMap<Series>;
   readonly #collect: GaugeOptions['collect'];
 
   constructor(readonly options: GaugeOptions) {
-    this.#labelNames = options.labelNames ?? [];
+    this.#series = new SeriesMap(options.name, options.labelNames ?? [], (l) => new Series(l));
     this.#collect = options.collect;
   }
 
@@ -53,13 +52,7 @@ export class Gauge {
 
   /** The series of `labels`, made on first use. */
   with(labels?: Labels): GaugeChild {
-    const key = seriesKey(this.options.name, this.#labelNames, labels);
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = new Series(ownLabels(this.#labelNames, labels));
-      this.#series.set(key, series);
-    }
-    return series;
+    return this.#series.get(labels);
   }
 
   /** This gauge's part of a snapshot; a callback gauge is read now. */

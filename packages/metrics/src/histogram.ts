@@ -6,7 +6,7 @@ import type {
   Labels,
   MetricDescriptor,
 } from './metric-types.js';
-import { ownLabels, seriesKey } from './series-key.js';
+import { SeriesMap } from './series-key.js';
 
 /** Options of a histogram. */
 export interface HistogramOptions extends MetricDescriptor {
@@ -82,17 +82,21 @@ const DEFAULT_QUANTILES: readonly number[] = [0.5, 0.9, 0.99];
  */
 export class Histogram {
   readonly type = 'histogram';
-  readonly #series = new Map<string, Series>();
-  readonly #labelNames: readonly string[];
+  readonly #series: SeriesMap<Series>;
   readonly #resolution: number;
   readonly quantiles: readonly number[];
 
   constructor(readonly options: HistogramOptions) {
-    this.#labelNames = options.labelNames ?? [];
     this.#resolution = options.resolution ?? 1e-6;
     if (!(this.#resolution > 0) || !Number.isFinite(this.#resolution)) {
       throw invalidArgument(`${options.name}.resolution`, 'expected a positive number');
     }
+    const resolution = this.#resolution;
+    this.#series = new SeriesMap(
+      options.name,
+      options.labelNames ?? [],
+      (labels) => new Series(labels, resolution),
+    );
     this.quantiles = options.quantiles ?? DEFAULT_QUANTILES;
     for (const q of this.quantiles) {
       if (!(q >= 0 && q <= 1))
@@ -107,13 +111,7 @@ export class Histogram {
 
   /** The series of `labels`, made on first use. */
   with(labels?: Labels): HistogramChild {
-    const key = seriesKey(this.options.name, this.#labelNames, labels);
-    let series = this.#series.get(key);
-    if (series === undefined) {
-      series = new Series(ownLabels(this.#labelNames, labels), this.#resolution);
-      this.#series.set(key, series);
-    }
-    return series;
+    return this.#series.get(labels);
   }
 
   /** This histogram's part of a snapshot. */

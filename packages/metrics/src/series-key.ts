@@ -43,3 +43,34 @@ export function ownLabels(labelNames: readonly string[], labels: Labels | undefi
   for (const name of labelNames) own[name] = labels[name]!;
   return Object.freeze(own);
 }
+
+/** The series of one metric, one per label set, each made on first use. */
+export class SeriesMap<S> {
+  readonly #map = new Map<string, S>();
+
+  constructor(
+    readonly metric: string,
+    readonly labelNames: readonly string[],
+    private readonly make: (labels: Labels) => S,
+  ) {}
+
+  /** The series of `labels`, made now when it does not exist yet. */
+  get(labels: Labels | undefined): S {
+    const key = seriesKey(this.metric, this.labelNames, labels);
+    let series = this.#map.get(key);
+    if (series === undefined) {
+      series = this.make(ownLabels(this.labelNames, labels));
+      this.#map.set(key, series);
+    }
+    return series;
+  }
+
+  /** The series of `labels` when it exists. */
+  find(labels: Labels | undefined): S | undefined {
+    return this.#map.get(seriesKey(this.metric, this.labelNames, labels));
+  }
+
+  values(): IterableIterator<S> {
+    return this.#map.values();
+  }
+}
