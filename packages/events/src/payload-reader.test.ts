@@ -110,6 +110,43 @@ describe('readMessagePackValue', () => {
     }
   });
 
+  it('reads repeated and look-alike short strings exactly, however often they recur', () => {
+    // Short strings are handed out again from a table by a hash of their bytes: any mix
+    // of repeats, near misses (one byte apart, a prefix, another length) and colliding
+    // slots must still give each string exactly.
+    const wellFormed = (text: string): boolean =>
+      Buffer.from(text, 'utf8').toString('utf8') === text;
+    const base = fc.string({ unit: 'binary', maxLength: 31 }).filter(wellFormed);
+    const family = base
+      .chain((text) =>
+        fc.constantFrom(
+          text,
+          text.slice(0, -1),
+          `${text}x`,
+          text.length > 0 ? `${String.fromCharCode(text.charCodeAt(0) ^ 1)}${text.slice(1)}` : 'a',
+        ),
+      )
+      .filter(wellFormed);
+    fc.assert(
+      fc.property(
+        fc.array(family, { maxLength: 60 }),
+        fc.array(base, { maxLength: 20 }),
+        (a, b) => {
+          const strings = [...a, ...b, ...a];
+          expect(readMessagePackValue(encodeValue(strings))).toEqual(strings);
+          for (const text of strings) expect(readMessagePackValue(encodeValue(text))).toBe(text);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('does not hand out a string read from input that failed as ill-formed', () => {
+    expect(() => readMessagePackValue(bytes('a2c328'))).toThrow(PayloadReadError);
+    expect(() => readMessagePackValue(bytes('a2c328'))).toThrow(PayloadReadError);
+    expect(readMessagePackValue(bytes('a2c3a9'))).toBe('é');
+  });
+
   it.each([
     ['empty input', ''],
     ['a truncated string', 'a36162'],

@@ -65,11 +65,17 @@ function readFloat(size: 4 | 8): number {
   return size === 8 ? floatView.getFloat64(0) : floatView.getFloat32(0);
 }
 
-function readString(length: number): string {
-  need(length);
-  const start = position;
-  const end = start + length;
-  if (length < SHORT_STRING) {
+// Short strings repeat from payload to payload (model ids, prompt ids, tokens): the
+// last text read for each slot of a small table, found by a hash of its bytes and
+// checked byte for byte, is handed out again without decoding or allocating.
+const STRING_SLOTS = 1024;
+const slotBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(STRING_SLOTS).fill(
+  undefined,
+);
+const slotTexts: string[] = new Array<string>(STRING_SLOTS).fill('');
+
+function decodeString(start: number, end: number): string {
+  if (end - start < SHORT_STRING) {
     let text = '';
     let i = start;
     for (; i < end; i++) {
@@ -77,17 +83,39 @@ function readString(length: number): string {
       if (byte >= 0x80) break;
       text += String.fromCharCode(byte);
     }
-    if (i === end) {
-      position = end;
-      return text;
-    }
+    if (i === end) return text;
   }
-  let text: string;
   try {
-    text = utf8.decode(bytes.subarray(start, end));
+    return utf8.decode(bytes.subarray(start, end));
   } catch {
     throw new PayloadReadError('the payload holds a string that is not UTF-8');
   }
+}
+
+function readString(length: number): string {
+  need(length);
+  const start = position;
+  const end = start + length;
+  if (length >= SHORT_STRING) {
+    const text = decodeString(start, end);
+    position = end;
+    return text;
+  }
+  let hash = length;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193);
+  const slot = (hash >>> 0) & (STRING_SLOTS - 1);
+  const known = slotBytes[slot];
+  if (known !== undefined && known.length === length) {
+    let i = 0;
+    while (i < length && known[i] === bytes[start + i]) i++;
+    if (i === length) {
+      position = end;
+      return slotTexts[slot] as string;
+    }
+  }
+  const text = decodeString(start, end);
+  slotBytes[slot] = bytes.slice(start, end);
+  slotTexts[slot] = text;
   position = end;
   return text;
 }

@@ -1,3 +1,5 @@
+import { PageItemIterator } from '@wirthforge/storage';
+
 /**
  * An async iterable of the store's reads, with {@link EventIterable.toArray} for the
  * common "give me all of it" case. Each iteration reads anew.
@@ -21,10 +23,25 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-/** Wraps a generator function as an {@link EventIterable}. */
-export function eventIterable<T>(generate: () => AsyncGenerator<T>): EventIterable<T> {
+/**
+ * An {@link EventIterable} over a source of pages (`pages()` is called anew for each
+ * iteration, on its first `next()`): items one at a time for `for await`, and
+ * {@link EventIterable.toArray} that concatenates whole pages.
+ *
+ * @example
+ * ```ts
+ * const records = pagedIterable(() => readAllPages(storage));
+ * for await (const record of records) console.log(record.position);
+ * ```
+ */
+export function pagedIterable<T>(pages: () => AsyncIterable<readonly T[]>): EventIterable<T> {
+  const open = (): AsyncIterator<readonly T[]> => pages()[Symbol.asyncIterator]();
   return {
-    [Symbol.asyncIterator]: () => generate(),
-    toArray: () => collect({ [Symbol.asyncIterator]: () => generate() }),
+    [Symbol.asyncIterator]: () => new PageItemIterator(open),
+    toArray: async () => {
+      const out: T[] = [];
+      for await (const page of pages()) for (const item of page) out.push(item);
+      return out;
+    },
   };
 }

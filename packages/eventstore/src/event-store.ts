@@ -21,8 +21,10 @@ import {
 } from '@wirthforge/storage';
 import { createMemoryStorage, readAllPages, readStreamPages } from '@wirthforge/storage';
 import { StateError, closedError, invalidArgument, isStateError } from './errors.js';
-import { eventIterable, type EventIterable } from './event-iterable.js';
+import { pagedIterable, type EventIterable } from './event-iterable.js';
 import { foldEvents } from './fold-events.js';
+import { projectionRows, rebuiltCheckpoints } from './projection-rows.js';
+import { DEFAULT_CHECKPOINT_EVERY, type CheckpointRejection } from './projection-checkpoint.js';
 import {
   InlineProjections,
   UserProgressFold,
@@ -69,6 +71,15 @@ export interface EventStoreOptions {
   readonly projections?: {
     readonly sessions?: boolean;
     readonly users?: boolean;
+    /**
+     * A checkpoint of a session's or user's projection state (a `metadata` row, in the
+     * commit of the events) every this many events folded into it, or `false` for none.
+     * A store opened later starts each state from its checkpoint and folds only the
+     * events after it. Default 10 000.
+     */
+    readonly checkpointEvery?: number | false;
+    /** Told of each stored checkpoint that fails a check (format, checksum, stream, position); the state is then folded from its first event. */
+    readonly onCheckpointRejected?: (rejection: CheckpointRejection) => void;
   };
   /** Check every appended event against its schema. Default `true`. */
   readonly validate?: boolean;
@@ -559,18 +570,29 @@ class StoreImpl implements EventStore {
     this.#clock = options.clock ?? systemClock;
     this.#cache = cache;
     this.#upcasters = options.upcasters;
+    const checkpointEvery = options.projections?.checkpointEvery;
     this.#settings = {
       sessions: options.projections?.sessions ?? true,
       users: options.projections?.users ?? true,
+      checkpointEvery:
+        checkpointEvery === false
+          ? 0
+          : checkpointEvery === undefined
+            ? DEFAULT_CHECKPOINT_EVERY
+            : positiveInteger('options.projections.checkpointEvery', checkpointEvery),
+      onCheckpointRejected: options.projections?.onCheckpointRejected,
     };
+    const db = dbOf(this.storage);
     this.#inline = new InlineProjections(
       this.#settings,
       {
         // A state is loaded from what storage holds: once the commits in flight are in.
-        readStream: (stream) => this.#afterInFlight(() => this.#read(stream, undefined)),
-        readAll: ({ toPosition, streams, types }) =>
+        readStream: (stream, from) =>
+          this.#afterInFlight(() => this.#read(stream, from === undefined ? undefined : { from })),
+        readAll: ({ fromPosition, toPosition, streams, types }) =>
           this.#afterInFlight(() =>
             this.#readAllRecords({
+              ...(fromPosition === undefined ? {} : { fromPosition }),
               toPosition,
               filter: {
                 ...(streams === undefined ? {} : { streams }),
@@ -582,6 +604,7 @@ class StoreImpl implements EventStore {
           await this.#drain();
           return this.#sessionStreamsOf(userId, head);
         },
+        ...(db === undefined ? {} : projectionRows(db, () => this.#drain())),
       },
       new RecordDecoder(this.#upcasters),
     );
@@ -839,7 +862,7 @@ class StoreImpl implements EventStore {
   }
 
   readStream(stream: string, options: ReadStreamOptions = {}): EventIterable<StoreRecord> {
-    return eventIterable(() => this.#whileOpen(this.#read(stream, options)));
+    return pagedIterable(() => this.#whileOpen(this.#readAnyPages(stream, options)));
   }
 
   /** A public read: refused once the store is closed (the store's own reads still run). */
@@ -860,6 +883,19 @@ class StoreImpl implements EventStore {
     for await (const page of this.#readPages(stream, options)) yield* page;
   }
 
+  /** A stream's records (private or stored) a page at a time. */
+  async *#readAnyPages(
+    stream: string,
+    options: ReadStreamOptions | undefined,
+  ): AsyncGenerator<readonly StoreRecord[]> {
+    const owner = this.#privateOf(stream);
+    if (owner === undefined) {
+      yield* this.#readPages(stream, options);
+      return;
+    }
+    for await (const record of owner.store.readStream(stream, options)) yield [record];
+  }
+
   /** A stored (not private) stream's records a page at a time: one await per page. */
   async *#readPages(
     stream: string,
@@ -867,15 +903,20 @@ class StoreImpl implements EventStore {
   ): AsyncGenerator<readonly StoreRecord[]> {
     const decoder = new RecordDecoder(this.#upcasters);
     for await (const page of readStreamPages(this.storage, stream, options)) {
-      yield page.map((stored) => decoder.record(stored));
+      yield decoder.records(page);
     }
   }
 
   readAll(options: ReadAllOptions = {}): EventIterable<StoreRecord> {
-    return eventIterable(() => this.#whileOpen(this.#readAllRecords(options)));
+    return pagedIterable(() => this.#whileOpen(this.#readAllPages(options)));
   }
 
   async *#readAllRecords(options: ReadAllOptions): AsyncGenerator<StoreRecord> {
+    for await (const page of this.#readAllPages(options)) yield* page;
+  }
+
+  /** Every stored record (filtered) a page at a time: one await per page. */
+  async *#readAllPages(options: ReadAllOptions): AsyncGenerator<readonly StoreRecord[]> {
     const decoder = new RecordDecoder(this.#upcasters);
     const { filter, ...range } = options;
     for await (const page of readAllPages(this.storage, {
@@ -883,7 +924,7 @@ class StoreImpl implements EventStore {
       ...(filter?.types === undefined ? {} : { types: filter.types }),
       ...(filter?.streams === undefined ? {} : { streams: filter.streams }),
     })) {
-      for (const stored of page) yield decoder.record(stored);
+      yield decoder.records(page);
     }
   }
 
@@ -1183,7 +1224,14 @@ class StoreImpl implements EventStore {
       const head = await this.storage.headPosition();
       const sessions = new Map<
         string,
-        { sessionId: string; summary: SessionSummary; owner: string | undefined }
+        {
+          sessionId: string;
+          stream: string;
+          summary: SessionSummary;
+          owner: string | undefined;
+          version: bigint;
+          position: bigint;
+        }
       >();
       const users = new Map<string, UserProgressFold>();
       const userFold = (userId: string): UserProgressFold => {
@@ -1203,8 +1251,11 @@ class StoreImpl implements EventStore {
           if (entry === undefined) {
             entry = {
               sessionId: parsed.sessionId,
+              stream: record.stream,
               summary: sessionSummaryProjection.initialState(),
               owner: undefined,
+              version: 0n,
+              position: 0n,
             };
             sessions.set(record.stream, entry);
           }
@@ -1214,6 +1265,8 @@ class StoreImpl implements EventStore {
             record,
           );
           entry.owner ??= ownerOf(record.event);
+          entry.version = record.version;
+          entry.position = record.position;
           if (entry.owner !== undefined) userFold(entry.owner).add(record);
         } else if (parsed?.kind === 'user') {
           userFold(parsed.userId).add(record);
@@ -1232,6 +1285,18 @@ class StoreImpl implements EventStore {
           writes.push(userRow(fold.userId, fold.progress, fold.updatedUs));
         }
       }
+      const userRows = writes.length - sessionRows;
+      const db = dbOf(this.storage);
+      if (this.#settings.checkpointEvery > 0 && db !== undefined) {
+        writes.push(
+          ...(await rebuiltCheckpoints(
+            db,
+            sessions.values(),
+            this.#settings.users ? users.values() : [],
+            this.#settings.sessions,
+          )),
+        );
+      }
       if (writes.length > 0) await this.storage.appendBatch([], { writes });
       // The states in memory are rebuilt from the events when next needed.
       this.#inline.reset();
@@ -1240,7 +1305,7 @@ class StoreImpl implements EventStore {
       return {
         events,
         sessions: sessionRows,
-        users: writes.length - sessionRows,
+        users: userRows,
         position: head,
       };
     });

@@ -116,6 +116,11 @@ export {
 export { canonicalEncode, encodedSize } from './canonical-encode.js';
 export { stateHash } from './state-hash.js';
 export {
+  CHECKPOINT_KEY_PREFIX,
+  DEFAULT_CHECKPOINT_EVERY,
+  type CheckpointRejection,
+} from './projection-checkpoint.js';
+export {
   StateCache,
   type CachedState,
   type StateCacheOptions,

@@ -2,8 +2,10 @@
  * The projections the store keeps in the relational tables, in the same transaction as
  * the events that change them: each session's row (`sessions`, from the session summary)
  * and each user's row (`users`, from user progress). Their states live in memory, one per
- * session stream and one per user, loaded by replaying events on first use and evolved
- * in place by every commit.
+ * session stream and one per user, evolved in place by every commit. On first use a state
+ * starts from its checkpoint (a `metadata` row committed with the events every
+ * `checkpointEvery` events, see `projection-checkpoint.ts`) and folds the events after
+ * it; without a usable checkpoint it folds every event from the first.
  */
 import {
   isEventsError,
@@ -22,6 +24,14 @@ import type {
 import { DEFAULT_USER_ID } from './energy-projection.js';
 import { InvalidEventError } from './errors.js';
 import type { PreparedAppend } from './prepare-append.js';
+import {
+  CheckpointRejected,
+  type CheckpointRejection,
+  checkpointWrite,
+  decodeCheckpoint,
+  type SessionCheckpoint,
+  type UserCheckpoint,
+} from './projection-checkpoint.js';
 import type { EventMeta, ProjectionEvent } from './projection.js';
 import { sessionSummaryProjection, type SessionSummary } from './session-summary-projection.js';
 import type { RecordDecoder, StoreRecord } from './store-record.js';
@@ -33,18 +43,34 @@ export interface InlineProjectionSettings {
   readonly sessions: boolean;
   /** Keep `users` rows (user progress). */
   readonly users: boolean;
+  /**
+   * Events folded into a state between two of its checkpoints; 0 for no checkpoints
+   * (every state is then folded from the first event when first needed).
+   */
+  readonly checkpointEvery: number;
+  /** Told of each stored checkpoint that failed a check (the state is then folded from the first event). */
+  readonly onCheckpointRejected?: ((rejection: CheckpointRejection) => void) | undefined;
 }
 
 /** What the inline projections read from the store to load a state. */
 export interface ProjectionSource {
-  readStream(stream: string): AsyncIterable<StoreRecord>;
+  /** A stream's events from version `from` (default 1n). */
+  readStream(stream: string, from?: bigint): AsyncIterable<StoreRecord>;
   readAll(options: {
+    readonly fromPosition?: bigint;
     readonly toPosition: bigint;
     readonly streams?: readonly string[];
     readonly types?: readonly string[];
   }): AsyncIterable<StoreRecord>;
   /** Streams of the sessions whose owner is `userId`, as far as `head`. */
   sessionStreamsOf(userId: string, head: bigint): Promise<readonly string[]>;
+  /**
+   * The stored checkpoint of a stream (the `metadata` value), once the commits in flight
+   * are in; absent when the storage cannot be read (checkpoints are then not written).
+   */
+  readCheckpoint?(stream: string): Promise<string | undefined>;
+  /** Which of these event ids the storage holds (any stream). */
+  storedEventIds?(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 interface SessionEntry {
@@ -54,8 +80,17 @@ interface SessionEntry {
   /** `user_id` of the session's first `system.start`: the user its events count for. */
   owner: string | undefined;
   version: bigint;
-  /** Event ids stored in the stream: appending one again writes nothing. */
+  /** Position of the last event folded. */
+  position: bigint;
+  /**
+   * Event ids stored in the stream: appending one again writes nothing. Complete only
+   * for a state folded from the first event; a state started from a checkpoint knows
+   * the ids of the events after it and asks the storage about the others.
+   */
   readonly eventIds: Set<string>;
+  idsComplete: boolean;
+  /** Events folded since the last checkpoint. */
+  sinceCheckpoint: number;
 }
 
 interface UserEntry {
@@ -68,7 +103,13 @@ interface UserEntry {
   version: bigint;
   /** Events folded. */
   events: number;
+  /** Every event of the user's streams up to this position is folded. */
+  position: bigint;
+  /** Session streams whose events count for the user. */
+  readonly owned: Set<string>;
   readonly eventIds: Set<string>;
+  idsComplete: boolean;
+  sinceCheckpoint: number;
 }
 
 /** What {@link InlineProjections.plan} prepared for one commit. */
@@ -166,6 +207,8 @@ export class UserProgressFold {
   version = 0n;
   /** Events folded. */
   events = 0;
+  /** Position of the last record given. */
+  position = 0n;
   readonly eventIds = new Set<string>();
   readonly #owners = new Map<string, string | undefined>();
 
@@ -174,7 +217,40 @@ export class UserProgressFold {
     readonly stream: string,
   ) {}
 
+  /** Goes on from a checkpoint: records after its position come next. */
+  resume(checkpoint: UserCheckpoint): void {
+    this.progress = checkpoint.progress;
+    this.updatedUs = checkpoint.updatedUs;
+    this.version = BigInt(checkpoint.version);
+    this.events = checkpoint.events;
+    this.position = BigInt(checkpoint.position);
+    for (const stream of checkpoint.owned) this.#owners.set(stream, this.userId);
+  }
+
+  /** Session streams whose events count for the user. */
+  owned(): string[] {
+    const out: string[] = [];
+    for (const [stream, owner] of this.#owners) if (owner === this.userId) out.push(stream);
+    return out;
+  }
+
+  /** The checkpoint of the fold as it stands. */
+  checkpoint(): UserCheckpoint {
+    return {
+      kind: 'user',
+      stream: this.stream,
+      userId: this.userId,
+      version: Number(this.version),
+      position: Number(this.position),
+      events: this.events,
+      updatedUs: this.updatedUs,
+      owned: this.owned(),
+      progress: this.progress,
+    };
+  }
+
   add(record: StoreRecord): void {
+    this.position = record.position;
     if (record.stream === this.stream) {
       this.version = record.version;
       const id = eventIdOf(record.event);
@@ -198,6 +274,8 @@ function eventIdOf(event: ProjectionEvent): string | undefined {
   const id = isUnknownEvent(event) ? event.event.event_id : event.event_id;
   return typeof id === 'string' ? id : undefined;
 }
+
+type Entry = SessionEntry | UserEntry;
 
 /** The states a plan evolved. */
 interface Touched {
@@ -231,7 +309,54 @@ export class InlineProjections {
     this.#users.clear();
   }
 
-  async #session(stream: string, sessionId: string, head: bigint): Promise<SessionEntry> {
+  /** Whether states are checkpointed (and started from their checkpoints). */
+  get #checkpoints(): boolean {
+    return this.settings.checkpointEvery > 0 && this.source.readCheckpoint !== undefined;
+  }
+
+  #rejected(error: unknown): void {
+    if (!(error instanceof CheckpointRejected)) throw error;
+    if (error.reason === 'withdrawn') return;
+    try {
+      this.settings.onCheckpointRejected?.({
+        stream: error.stream,
+        reason: error.reason,
+        message: error.message,
+      });
+    } catch {
+      // A failing listener must not fail the commit that loads the state.
+    }
+  }
+
+  async #checkpoint<K extends 'session' | 'user'>(
+    stream: string,
+    kind: K,
+    head: bigint,
+  ): Promise<Extract<SessionCheckpoint | UserCheckpoint, { kind: K }> | undefined> {
+    const value = await this.source.readCheckpoint?.(stream);
+    if (value === undefined) return undefined;
+    try {
+      const checkpoint = decodeCheckpoint(stream, kind, value);
+      if (BigInt(checkpoint.position) > head) {
+        throw new CheckpointRejected(
+          stream,
+          'beyond_log',
+          `checkpoint of "${stream}" covers position ${checkpoint.position}, the log ends at ${head}`,
+        );
+      }
+      return checkpoint;
+    } catch (error) {
+      this.#rejected(error);
+      return undefined;
+    }
+  }
+
+  async #session(
+    stream: string,
+    sessionId: string,
+    head: bigint,
+    seed = true,
+  ): Promise<SessionEntry> {
     const known = this.#sessions.get(stream);
     if (known !== undefined) {
       // Most recently used last, for the eviction of ended sessions.
@@ -239,29 +364,98 @@ export class InlineProjections {
       this.#sessions.set(stream, known);
       return known;
     }
-    const entry: SessionEntry = {
+    const fresh = (): SessionEntry => ({
       stream,
       sessionId,
       summary: sessionSummaryProjection.initialState(),
       owner: undefined,
       version: 0n,
+      position: 0n,
       eventIds: new Set(),
-    };
-    for await (const record of this.source.readStream(stream)) {
-      if (record.position > head) break;
-      this.#foldSession(entry, record.event, record);
+      idsComplete: true,
+      sinceCheckpoint: 0,
+    });
+    let entry: SessionEntry | undefined;
+    const checkpoint =
+      seed && this.#checkpoints ? await this.#checkpoint(stream, 'session', head) : undefined;
+    // A checkpoint written while the summary was off holds none.
+    if (checkpoint !== undefined && (checkpoint.summary !== null || !this.settings.sessions)) {
+      entry = {
+        ...fresh(),
+        summary: checkpoint.summary ?? sessionSummaryProjection.initialState(),
+        owner: checkpoint.owner ?? undefined,
+        version: BigInt(checkpoint.version),
+        position: BigInt(checkpoint.position),
+        idsComplete: false,
+      };
+      // The checkpoint's own event first: it must be where the checkpoint says.
+      let first = true;
+      for await (const record of this.source.readStream(stream, entry.version)) {
+        if (first) {
+          first = false;
+          if (record.version === entry.version && record.position === entry.position) continue;
+          this.#rejected(
+            new CheckpointRejected(
+              stream,
+              'beyond_log',
+              `checkpoint of "${stream}" says version ${entry.version} is at position ${entry.position}, the log says ${record.position}`,
+            ),
+          );
+          entry = undefined;
+          break;
+        }
+        if (record.position > head) break;
+        this.#foldSession(entry, record.event, record);
+      }
+      if (first && entry !== undefined) {
+        this.#rejected(
+          new CheckpointRejected(
+            stream,
+            'beyond_log',
+            `checkpoint of "${stream}" covers version ${entry.version}, the stream does not have it`,
+          ),
+        );
+        entry = undefined;
+      }
+    }
+    if (entry === undefined) {
+      entry = fresh();
+      for await (const record of this.source.readStream(stream)) {
+        if (record.position > head) break;
+        this.#foldSession(entry, record.event, record);
+      }
     }
     this.#sessions.set(stream, entry);
     return entry;
   }
 
-  async #user(userId: string, head: bigint): Promise<UserEntry> {
+  async #user(userId: string, head: bigint, seed = true): Promise<UserEntry> {
     const known = this.#users.get(userId);
     if (known !== undefined) return known;
     const stream = userStream(userId);
     const sessions = await this.source.sessionStreamsOf(userId, head);
     const fold = new UserProgressFold(userId, stream);
+    let checkpoint =
+      seed && this.#checkpoints ? await this.#checkpoint(stream, 'user', head) : undefined;
+    if (checkpoint !== undefined) {
+      // A session it counts that is gone (purged) makes it stale.
+      const known = new Set(sessions);
+      const gone = checkpoint.owned.find((owned) => !known.has(owned));
+      if (gone !== undefined) {
+        this.#rejected(
+          new CheckpointRejected(
+            stream,
+            'stale',
+            `checkpoint of "${stream}" counts session "${gone}", which the store no longer has`,
+          ),
+        );
+        checkpoint = undefined;
+      }
+    }
+    if (checkpoint !== undefined) fold.resume(checkpoint);
+    const from = fold.position + 1n;
     for await (const record of this.source.readAll({
+      fromPosition: from,
       toPosition: head,
       streams: [stream, ...sessions],
     })) {
@@ -274,10 +468,64 @@ export class InlineProjections {
       updatedUs: fold.updatedUs,
       version: fold.version,
       events: fold.events,
+      position: head,
+      owned: new Set(fold.owned()),
       eventIds: fold.eventIds,
+      idsComplete: checkpoint === undefined,
+      sinceCheckpoint: 0,
     };
     this.#users.set(userId, entry);
     return entry;
+  }
+
+  #sessionCheckpoint(entry: SessionEntry): RowWrite {
+    entry.sinceCheckpoint = 0;
+    return checkpointWrite({
+      kind: 'session',
+      stream: entry.stream,
+      version: Number(entry.version),
+      position: Number(entry.position),
+      owner: entry.owner ?? null,
+      summary: this.settings.sessions ? entry.summary : null,
+    });
+  }
+
+  #userCheckpoint(entry: UserEntry, position: bigint): RowWrite {
+    entry.sinceCheckpoint = 0;
+    return checkpointWrite({
+      kind: 'user',
+      stream: entry.stream,
+      userId: entry.userId,
+      version: Number(entry.version),
+      position: Number(position),
+      events: entry.events,
+      updatedUs: entry.updatedUs,
+      owned: [...entry.owned],
+      progress: entry.progress,
+    });
+  }
+
+  /**
+   * Asks the storage about the event ids of appends to states started from a checkpoint
+   * (which know only the ids stored after it): those stored are added to the state's ids.
+   */
+  async #lookUpIds(
+    appends: readonly PreparedAppend[],
+    entries: readonly (Entry | undefined)[],
+  ): Promise<void> {
+    if (this.source.storedEventIds === undefined) return;
+    const asked = new Map<string, Entry>();
+    appends.forEach((append, a) => {
+      const entry = entries[a];
+      if (entry === undefined || entry.idsComplete) return;
+      for (const record of append.records) {
+        const id = record.eventId;
+        if (id !== undefined && !entry.eventIds.has(id)) asked.set(id, entry);
+      }
+    });
+    if (asked.size === 0) return;
+    const stored = await this.source.storedEventIds([...asked.keys()]);
+    for (const id of stored) asked.get(id)?.eventIds.add(id);
   }
 
   #foldSession(entry: SessionEntry, event: ProjectionEvent, meta: EventMeta): void {
@@ -286,6 +534,8 @@ export class InlineProjections {
     }
     entry.owner ??= ownerOf(event);
     entry.version = meta.version;
+    entry.position = meta.position;
+    entry.sinceCheckpoint += 1;
     const id = eventIdOf(event);
     if (id !== undefined) entry.eventIds.add(id);
   }
@@ -351,19 +601,24 @@ export class InlineProjections {
       /** The decoded event of each new record; `undefined` for a repeat. */
       readonly events: (ProjectionEvent | undefined)[];
     }
-    const targets: (Target | undefined)[] = [];
+    const entries: (Entry | undefined)[] = [];
     for (const append of appends) {
       const parsed = tryParseStreamName(append.stream);
-      let target: Target | undefined;
+      let entry: Entry | undefined;
       if (parsed?.kind === 'session') {
-        const session = await this.#session(append.stream, parsed.sessionId, head);
-        target = { session, events: this.#fresh(append, session.eventIds) };
+        entry = await this.#session(append.stream, parsed.sessionId, head);
       } else if (parsed?.kind === 'user' && this.settings.users) {
-        const user = await this.#user(parsed.userId, head);
-        target = { user, events: this.#fresh(append, user.eventIds) };
+        entry = await this.#user(parsed.userId, head);
       }
-      targets.push(target);
+      entries.push(entry);
     }
+    await this.#lookUpIds(appends, entries);
+    const targets: (Target | undefined)[] = appends.map((append, a) => {
+      const entry = entries[a];
+      if (entry === undefined) return undefined;
+      const events = this.#fresh(append, entry.eventIds);
+      return 'sessionId' in entry ? { session: entry, events } : { user: entry, events };
+    });
     if (this.settings.users) {
       for (const target of targets) {
         const session = target?.session;
@@ -403,6 +658,7 @@ export class InlineProjections {
           const owner = this.settings.users ? session.owner : undefined;
           if (owner !== undefined) {
             const ownerEntry = this.#users.get(owner)!;
+            ownerEntry.owned.add(session.stream);
             this.#foldUser(ownerEntry, event, meta);
             touched.users.add(ownerEntry);
           }
@@ -425,7 +681,17 @@ export class InlineProjections {
       }
     }
     for (const user of touched.users) {
+      user.position = position;
       writes.push(userRow(user.userId, user.progress, user.updatedUs));
+    }
+    if (this.#checkpoints) {
+      const every = this.settings.checkpointEvery;
+      for (const session of touched.sessions) {
+        if (session.sinceCheckpoint >= every) writes.push(this.#sessionCheckpoint(session));
+      }
+      for (const user of touched.users) {
+        if (user.sinceCheckpoint >= every) writes.push(this.#userCheckpoint(user, position));
+      }
     }
     return {
       writes,
@@ -441,6 +707,7 @@ export class InlineProjections {
     user.progress = userProgressProjection.evolveInPlace(user.progress, event, meta);
     user.updatedUs = Math.max(user.updatedUs, timestampUsOf(event));
     user.events += 1;
+    user.sinceCheckpoint += 1;
   }
 
   /** The decoded new events of an append; repeats (by event id) are `undefined`. */
@@ -485,7 +752,8 @@ export class InlineProjections {
   /**
    * The rows of these sessions and users as the events up to `head` give them (every
    * commit up to `head` must be settled): what repairs rows written on top of a commit
-   * that then failed.
+   * that then failed. The states are folded from the first event (a checkpoint written
+   * with such rows may be wrong too) and their checkpoints written again.
    */
   async rows(
     sessions: Iterable<string>,
@@ -493,18 +761,22 @@ export class InlineProjections {
     head: bigint,
   ): Promise<RowWrite[]> {
     const writes: RowWrite[] = [];
-    if (this.settings.sessions) {
-      for (const stream of sessions) {
-        const parsed = tryParseStreamName(stream);
-        if (parsed?.kind !== 'session') continue;
-        const entry = await this.#session(stream, parsed.sessionId, head);
+    const checkpoints = this.#checkpoints;
+    for (const stream of sessions) {
+      const parsed = tryParseStreamName(stream);
+      if (parsed?.kind !== 'session') continue;
+      if (!this.settings.sessions && !checkpoints) continue;
+      const entry = await this.#session(stream, parsed.sessionId, head, false);
+      if (this.settings.sessions) {
         const row = sessionRow(entry.sessionId, entry.stream, entry.owner, entry.summary);
         if (row !== undefined) writes.push(row);
       }
+      if (checkpoints && entry.version > 0n) writes.push(this.#sessionCheckpoint(entry));
     }
     if (this.settings.users) {
       for (const userId of users) {
-        const entry = await this.#user(userId, head);
+        const entry = await this.#user(userId, head, false);
+        if (checkpoints) writes.push(this.#userCheckpoint(entry, head));
         // No row for a user without events, as in a rebuild.
         if (entry.events === 0) continue;
         writes.push(userRow(entry.userId, entry.progress, entry.updatedUs));

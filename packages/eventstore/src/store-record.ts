@@ -1,6 +1,7 @@
 import {
   decodeEvent,
   tryParseStreamName,
+  type DecodeOptions,
   type EventRecord,
   type UpcasterRegistry,
 } from '@wirthforge/events';
@@ -25,6 +26,8 @@ export interface StoreRecord<E extends ProjectionEvent = ProjectionEvent> extend
 export class RecordDecoder {
   #stream: string | undefined;
   #sessionId: string | undefined;
+  /** The decode options of the last stream seen: one object per stream, not per event. */
+  #options: DecodeOptions = {};
 
   constructor(private readonly upcasters: UpcasterRegistry | undefined) {}
 
@@ -34,17 +37,18 @@ export class RecordDecoder {
       const parsed = tryParseStreamName(stream);
       this.#stream = stream;
       this.#sessionId = parsed?.kind === 'session' ? parsed.sessionId : undefined;
+      this.#options = {
+        ...(this.#sessionId === undefined ? {} : { sessionId: this.#sessionId }),
+        ...(this.upcasters === undefined ? {} : { upcasters: this.upcasters }),
+      };
     }
     return this.#sessionId;
   }
 
   /** The event of a record, upcast. */
   event(stream: string, record: EventRecord): ProjectionEvent {
-    const sessionId = this.sessionIdOf(stream);
-    return decodeEvent(record, {
-      ...(sessionId === undefined ? {} : { sessionId }),
-      ...(this.upcasters === undefined ? {} : { upcasters: this.upcasters }),
-    });
+    this.sessionIdOf(stream);
+    return decodeEvent(record, this.#options);
   }
 
   /** A stored record as a {@link StoreRecord}. */
@@ -55,5 +59,12 @@ export class RecordDecoder {
       version: stored.version,
       stream: stored.stream,
     };
+  }
+
+  /** A page of stored records as {@link StoreRecord}s, in order. */
+  records(page: readonly StoredEventRecord[]): StoreRecord[] {
+    const out = new Array<StoreRecord>(page.length);
+    for (let i = 0; i < page.length; i++) out[i] = this.record(page[i] as StoredEventRecord);
+    return out;
   }
 }

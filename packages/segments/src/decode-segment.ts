@@ -384,13 +384,10 @@ class SegmentCursor {
     this.payloads = new Uint8Array(header.payloadBytes);
   }
 
-  /** Rebuilds the next event's payload; returns its record when `emit`, else `undefined`. */
-  next(emit: boolean): StoredEventRecord | undefined {
-    const i = this.index++;
-    const group = this.groups[this.groupOf[i] as number] as GroupReader;
-    const start = this.payloadPosition;
+  /** Rebuilds the payload of event `i` (the next one) after the previous one; returns its end. */
+  private rebuild(i: number, group: GroupReader): number {
     output.bytes = this.payloads;
-    output.position = start;
+    output.position = this.payloadPosition;
     switch (this.modes[i]) {
       case PAYLOAD_POSITIONAL:
         group.writePositional(false);
@@ -410,14 +407,20 @@ class SegmentCursor {
     const end = output.position;
     if (end > this.payloads.length) throw corrupt('payloads are longer than the header says');
     this.payloadPosition = end;
+    return end;
+  }
+
+  /** Rebuilds the next event's payload; returns its record when `emit`, else `undefined`. */
+  next(emit: boolean): StoredEventRecord | undefined {
+    const i = this.index++;
+    const group = this.groups[this.groupOf[i] as number] as GroupReader;
+    const start = this.payloadPosition;
+    const end = this.rebuild(i, group);
     const frameId =
       this.framePresence[i] === 1 ? (this.frameIds[this.frameIndex++] as number) : null;
     let eventId: string | null = null;
     if (this.idPresence !== undefined && this.idPresence[i] === 1) {
-      const k = this.idIndex++;
-      const number = this.idNumbers[k] as number;
-      const prefix = this.prefixes[this.prefixIds[k] as number] as string;
-      eventId = number === 0 ? prefix : prefix + String(number - 1);
+      eventId = eventIdOf(this.prefixes, this.prefixIds, this.idNumbers, this.idIndex++);
     }
     if (!emit) return undefined;
     return {
@@ -431,6 +434,46 @@ class SegmentCursor {
       eventId,
       payload: this.payloads.subarray(start, end),
     };
+  }
+
+  /**
+   * Decodes every event of a cursor still at its start: every payload rebuilt, every
+   * column checked to its end, kept as columns rather than records.
+   */
+  columns(): SegmentColumns {
+    const count = this.header.count;
+    const ends = new Uint32Array(count + 1);
+    const frameSlots = new Int32Array(count);
+    const idSlots = new Int32Array(count);
+    const idPresence = this.idPresence;
+    for (let i = 0; i < count; i++) {
+      this.index++;
+      ends[i + 1] = this.rebuild(i, this.groups[this.groupOf[i] as number] as GroupReader);
+      frameSlots[i] = this.framePresence[i] === 1 ? this.frameIndex++ : -1;
+      idSlots[i] = idPresence !== undefined && idPresence[i] === 1 ? this.idIndex++ : -1;
+    }
+    this.finish();
+    const positions = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      positions[i] = this.firstPositionNumber + (this.positions[i] as number);
+    }
+    return new SegmentColumns({
+      header: this.header,
+      positions,
+      firstVersion: this.firstVersionNumber,
+      timestamps: this.timestamps,
+      frameIds: this.frameIds,
+      frameSlots,
+      groupOf: this.groupOf,
+      types: this.groups.map((group) => group.type),
+      schemaVersions: this.groups.map((group) => group.schemaVersion),
+      prefixes: this.prefixes,
+      prefixIds: this.prefixIds,
+      idNumbers: this.idNumbers,
+      idSlots,
+      payloads: this.payloads,
+      ends,
+    });
   }
 
   /** After the last event: every column must have been read exactly. */
@@ -454,6 +497,115 @@ class SegmentCursor {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       if ((this.positions[mid] as number) < target) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+/** The event id in slot `k` of the id columns: `<prefix><number - 1>`, or the prefix alone for 0. */
+function eventIdOf(
+  prefixes: readonly string[],
+  prefixIds: Float64Array,
+  idNumbers: Float64Array,
+  k: number,
+): string {
+  const number = idNumbers[k] as number;
+  const prefix = prefixes[prefixIds[k] as number] as string;
+  return number === 0 ? prefix : prefix + String(number - 1);
+}
+
+/** The parts of {@link SegmentColumns}, as the decoder hands them over. */
+interface SegmentColumnParts {
+  readonly header: SegmentHeader;
+  readonly positions: Float64Array;
+  readonly firstVersion: number;
+  readonly timestamps: Float64Array;
+  readonly frameIds: Float64Array;
+  readonly frameSlots: Int32Array;
+  readonly groupOf: Uint8Array | Uint16Array | Uint32Array;
+  readonly types: readonly string[];
+  readonly schemaVersions: readonly number[];
+  readonly prefixes: readonly string[];
+  readonly prefixIds: Float64Array;
+  readonly idNumbers: Float64Array;
+  readonly idSlots: Int32Array;
+  readonly payloads: Uint8Array;
+  readonly ends: Uint32Array;
+}
+
+/**
+ * A decoded segment kept as columns: a few typed arrays and one buffer of rebuilt
+ * payloads, with a record built only when asked for ({@link SegmentColumns.record}). A
+ * reader that keeps decoded segments (a cache) keeps these: they hold no object per
+ * event, so they cost the garbage collector nothing, and a read builds only the records
+ * it hands out, which die young.
+ *
+ * @example
+ * ```ts
+ * const columns = decodeSegmentColumns(row.data);
+ * const from = columns.indexOfPosition(1200);
+ * for (let i = from; i < columns.count; i++) apply(columns.record(i));
+ * ```
+ */
+export class SegmentColumns {
+  readonly header: SegmentHeader;
+  readonly count: number;
+  /** The position of each event, as a number (positions stay below 2^53), ascending. */
+  readonly positions: Float64Array;
+  readonly #parts: SegmentColumnParts;
+
+  /** Built by {@link decodeSegmentColumns}. */
+  constructor(parts: SegmentColumnParts) {
+    this.header = parts.header;
+    this.count = parts.header.count;
+    this.positions = parts.positions;
+    this.#parts = parts;
+  }
+
+  /** The record of event `i` (0 ≤ i < count), exactly as {@link decodeSegment} gives it. */
+  record(i: number): StoredEventRecord {
+    const parts = this.#parts;
+    if (!(i >= 0 && i < this.count && Number.isInteger(i))) {
+      throw new SegmentError(
+        'invalid_argument',
+        `Segment event index ${i} is outside 0..${this.count - 1} (stream "${this.header.stream}")`,
+      );
+    }
+    const group = parts.groupOf[i] as number;
+    const frameSlot = parts.frameSlots[i] as number;
+    const idSlot = parts.idSlots[i] as number;
+    return {
+      position: BigInt(parts.positions[i] as number),
+      stream: parts.header.stream,
+      version: BigInt(parts.firstVersion + i),
+      type: parts.types[group] as string,
+      schemaVersion: parts.schemaVersions[group] as number,
+      timestampUs: parts.timestamps[i] as number,
+      frameId: frameSlot < 0 ? null : (parts.frameIds[frameSlot] as number),
+      eventId:
+        idSlot < 0 ? null : eventIdOf(parts.prefixes, parts.prefixIds, parts.idNumbers, idSlot),
+      payload: parts.payloads.subarray(parts.ends[i], parts.ends[i + 1]),
+    };
+  }
+
+  /** The records of events `from` to `to` (exclusive), in order. */
+  records(from = 0, to = this.count): StoredEventRecord[] {
+    const start = Math.max(0, from);
+    const end = Math.min(this.count, to);
+    const out: StoredEventRecord[] = [];
+    for (let i = start; i < end; i++) out.push(this.record(i));
+    return out;
+  }
+
+  /** Index of the first event at `position` or later (`count` when there is none). */
+  indexOfPosition(position: number): number {
+    const positions = this.positions;
+    let lo = 0;
+    let hi = positions.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((positions[mid] as number) < position) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -570,4 +722,25 @@ export function* segmentEvents(
     if (record !== undefined) yield record;
   }
   if (to === header.count) cursor.finish();
+}
+
+/**
+ * Decodes a whole segment into {@link SegmentColumns}: the checks of
+ * {@link decodeSegment} (checksum, header, every column read exactly, payloads
+ * rebuilt to the size the header states), but records are built only when asked for.
+ * Options: `expect` as for {@link decodeSegment}.
+ *
+ * @example
+ * ```ts
+ * const columns = decodeSegmentColumns(row.data, { expect: { checksum: row.checksum } });
+ * const first = columns.record(0);
+ * ```
+ */
+export function decodeSegmentColumns(
+  bytes: Uint8Array,
+  options: { readonly expect?: SegmentExpectation } = {},
+): SegmentColumns {
+  const header = readSegmentHeader(bytes);
+  checkExpectation(header, options.expect);
+  return new SegmentCursor(bytes, header).columns();
 }

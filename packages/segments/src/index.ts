@@ -7,7 +7,9 @@ export {
 } from './errors.js';
 export { MAX_SEGMENT_EVENTS, encodeSegment, type EncodeSegmentOptions } from './encode-segment.js';
 export {
+  SegmentColumns,
   decodeSegment,
+  decodeSegmentColumns,
   segmentEvents,
   type DecodeSegmentOptions,
   type DecodedSegment,

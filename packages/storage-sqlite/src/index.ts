@@ -57,4 +57,6 @@ export { vacuumSqliteFile } from './sqlite-vacuum.js';
 export type { VacuumReport } from './sqlite-vacuum.js';
 
 export { DEFAULT_SEAL_OPTIONS, SEGMENT_MAX_SPAN_KEY } from './sqlite-sealer.js';
+
+export { archivedHeadPosition, hasArchivedSegments } from './archived-segments.js';
 export type { SealOptions } from './sqlite-sealer.js';

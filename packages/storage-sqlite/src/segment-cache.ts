@@ -1,10 +1,13 @@
 /**
  * Decoded segments for reads: each segment is read and decoded once, checked against its
- * row (checksum, stream, ranges, count, codec version), and kept in a small LRU cache. A
- * segment that fails any check is never served: the read rejects with `corrupt`, naming
- * the segment, its stream and its position range.
+ * row (checksum, stream, ranges, count, codec version), and kept in a small LRU cache as
+ * columns (typed arrays and one buffer of payloads, no object per event), from which a
+ * read builds only the records it returns. A segment that fails any check is never
+ * served: the read rejects with `corrupt`, naming the segment, its stream and its
+ * position range.
  */
-import { decodeSegment } from '@wirthforge/segments';
+import { decodeSegmentColumns } from '@wirthforge/segments';
+import type { SegmentColumns } from '@wirthforge/segments';
 import { StorageError } from '@wirthforge/storage';
 import type { StoredEventRecord } from '@wirthforge/storage';
 
@@ -29,11 +32,11 @@ export interface SegmentMeta {
 export const SEGMENT_META_COLUMNS =
   'id, stream_id, first_position, last_position, first_version, last_version, first_us, last_us, event_count, codec_version, checksum';
 
-/** A decoded segment: its events in position order, and their positions as numbers. */
+/** A decoded segment: its columns, and its events' positions as numbers (ascending). */
 export interface DecodedSegmentEvents {
   readonly id: number;
   readonly checksum: number;
-  readonly events: readonly StoredEventRecord[];
+  readonly columns: SegmentColumns;
   readonly positions: Float64Array;
 }
 
@@ -43,16 +46,17 @@ export function describeSegment(meta: SegmentMeta, stream: string): string {
 }
 
 /**
- * Decodes `data` as the segment `meta` describes, checking every column of the row
- * against the segment's header. Throws `StorageError` `corrupt` naming the segment.
+ * Decodes `data` as the segment `meta` describes into columns, checking every column of
+ * the row against the segment's header. Throws `StorageError` `corrupt` naming the
+ * segment.
  */
-export function decodeSegmentRow(
+export function decodeSegmentRowColumns(
   meta: SegmentMeta,
   stream: string,
   data: Uint8Array,
-): StoredEventRecord[] {
+): SegmentColumns {
   try {
-    const { header, events } = decodeSegment(data, {
+    const columns = decodeSegmentColumns(data, {
       expect: {
         stream,
         firstPosition: BigInt(meta.first_position),
@@ -63,17 +67,18 @@ export function decodeSegmentRow(
         checksum: meta.checksum,
       },
     });
-    const columns: [string, number, number][] = [
+    const { header } = columns;
+    const checks: [string, number, number][] = [
       ['codec_version', meta.codec_version, header.codecVersion],
       ['first_us', meta.first_us, header.minTimestampUs],
       ['last_us', meta.last_us, header.maxTimestampUs],
     ];
-    for (const [column, inRow, inBytes] of columns) {
+    for (const [column, inRow, inBytes] of checks) {
       if (inRow !== inBytes) {
         throw new Error(`${column} is ${inRow} in the row but ${inBytes} in the segment`);
       }
     }
-    return events;
+    return columns;
   } catch (error) {
     throw new StorageError(
       'corrupt',
@@ -81,6 +86,18 @@ export function decodeSegmentRow(
       { cause: error },
     );
   }
+}
+
+/**
+ * Decodes `data` as the segment `meta` describes, checking every column of the row
+ * against the segment's header (see {@link decodeSegmentRowColumns}): its records.
+ */
+export function decodeSegmentRow(
+  meta: SegmentMeta,
+  stream: string,
+  data: Uint8Array,
+): StoredEventRecord[] {
+  return decodeSegmentRowColumns(meta, stream, data).records();
 }
 
 /**
@@ -110,14 +127,12 @@ export class SegmentCache {
     if (data === undefined) {
       throw new StorageError('corrupt', `${describeSegment(meta, stream)} has no bytes`);
     }
-    const events = decodeSegmentRow(meta, stream, data);
-    const positions = new Float64Array(events.length);
-    for (let i = 0; i < events.length; i++) positions[i] = Number(events[i]!.position);
+    const columns = decodeSegmentRowColumns(meta, stream, data);
     const entry: DecodedSegmentEvents = {
       id: meta.id,
       checksum: meta.checksum,
-      events,
-      positions,
+      columns,
+      positions: columns.positions,
     };
     if (this.capacity > 0) {
       this.entries.delete(meta.id);

@@ -7,6 +7,7 @@
  * needs are decoded, and decoded segments are kept in a small LRU cache.
  */
 import {
+  PageItemIterator,
   StorageError,
   resolveReadAllOptions,
   resolveReadStreamOptions,
@@ -15,6 +16,8 @@ import {
   validateStreamName,
 } from '@wirthforge/storage';
 import type {
+  ColdSegmentEvents,
+  ColdSegmentSource,
   Database,
   ReadAllOptions,
   ReadStreamOptions,
@@ -22,12 +25,14 @@ import type {
 } from '@wirthforge/storage';
 import type { Kysely } from 'kysely';
 
+import { archivedEvents, archivedForPositions, archivedForStream } from './archived-segments.js';
+import type { ArchivedSegmentMeta } from './archived-segments.js';
 import { toSqliteStorageError } from './errors.js';
 import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
 import { readSegmentMaxSpan } from './sqlite-sealer.js';
 import { SEGMENT_META_COLUMNS, SegmentCache, lowerBound } from './segment-cache.js';
-import type { SegmentMeta } from './segment-cache.js';
+import type { DecodedSegmentEvents, SegmentMeta } from './segment-cache.js';
 import { readHeadPosition } from './sqlite-writer.js';
 
 /** A row as the driver returns it in raw mode, in {@link SqliteEventReader.selectEvents} order. */
@@ -47,6 +52,18 @@ const POSITION = 0;
 const VERSION = 2;
 
 const MAX_CACHED_STATEMENTS = 32;
+
+/** Event `i` of a decoded segment: built from the columns of a live one, or an archived one's. */
+function eventsAt(
+  decoded: DecodedSegmentEvents | ColdSegmentEvents,
+): (i: number) => StoredEventRecord {
+  if ('columns' in decoded) {
+    const { columns } = decoded;
+    return (i) => columns.record(i);
+  }
+  const { events } = decoded;
+  return (i) => events[i]!;
+}
 
 /** Lets other work run between pages: a long read must not starve the event loop. */
 function nextTurn(): Promise<void> {
@@ -68,6 +85,7 @@ export class SqliteEventReader {
     private readonly pageSize: number,
     private readonly ensureOpen: () => void,
     segmentCacheSize = 16,
+    private readonly coldSegments?: ColdSegmentSource,
   ) {
     this.segments = new SegmentCache(connection, segmentCacheSize);
   }
@@ -195,17 +213,17 @@ export class SqliteEventReader {
     }
   }
 
-  /** See `EventStorage.readStream`. */
-  async *readStream(
+  /** See `EventStorage.readStream`: the pages' events, one `await` per page. */
+  readStream(
     stream: string,
     options?: ReadStreamOptions,
-  ): AsyncGenerator<StoredEventRecord> {
-    for await (const page of this.readStreamPages(stream, options)) yield* page;
+  ): AsyncIterableIterator<StoredEventRecord> {
+    return new PageItemIterator(() => this.readStreamPages(stream, options));
   }
 
-  /** See `EventStorage.readAll`. */
-  async *readAll(options?: ReadAllOptions): AsyncGenerator<StoredEventRecord> {
-    for await (const page of this.readAllPages(options)) yield* page;
+  /** See `EventStorage.readAll`: the pages' events, one `await` per page. */
+  readAll(options?: ReadAllOptions): AsyncIterableIterator<StoredEventRecord> {
+    return new PageItemIterator(() => this.readAllPages(options));
   }
 
   private toRecords(rows: readonly EventRowOut[]): StoredEventRecord[] {
@@ -244,15 +262,28 @@ export class SqliteEventReader {
         hi,
         lo,
       );
-      for (const meta of metas) {
+      // Archived segments (moved to archive partitions) interleave with the live ones.
+      const cold = archivedForStream(this.connection, streamId, lo, hi, backwards);
+      const ordered: (SegmentMeta | ArchivedSegmentMeta)[] =
+        cold.length === 0 ? metas : [...metas, ...cold];
+      if (cold.length > 0) {
+        ordered.sort((x, y) =>
+          backwards ? y.first_version - x.first_version : x.first_version - y.first_version,
+        );
+      }
+      for (const meta of ordered) {
         if (out.length >= limit) break;
-        const { events } = this.segments.get(meta, stream);
+        const at = eventsAt(
+          'partition' in meta
+            ? archivedEvents(this.coldSegments, meta, stream)
+            : this.segments.get(meta, stream),
+        );
         const from = Math.max(lo, meta.first_version) - meta.first_version;
         const to = Math.min(hi, meta.last_version) - meta.first_version;
         if (backwards) {
-          for (let i = to; i >= from && out.length < limit; i--) out.push(events[i]!);
+          for (let i = to; i >= from && out.length < limit; i--) out.push(at(i));
         } else {
-          for (let i = from; i <= to && out.length < limit; i++) out.push(events[i]!);
+          for (let i = from; i <= to && out.length < limit; i++) out.push(at(i));
         }
       }
     }
@@ -356,21 +387,23 @@ export class SqliteEventReader {
         a,
         ...(streams ?? []),
       );
+      const cold = archivedForPositions(this.connection, a, b, span, streams);
       const hot = this.hotRows(a, b, limit - out.length, typeList, streams);
-      if (metas.length === 0) {
+      if (metas.length === 0 && cold.length === 0) {
         for (const row of hot) out.push(this.toRecord(row));
         continue;
       }
       // Sources: the hot rows and each overlapping segment's slice, each in position order.
       const sources: {
-        events: readonly StoredEventRecord[];
+        at: (i: number) => StoredEventRecord;
         positions: ArrayLike<number>;
         i: number;
         end: number;
       }[] = [];
       if (hot.length > 0) {
+        const hotRecords = this.toRecords(hot);
         sources.push({
-          events: this.toRecords(hot),
+          at: (i) => hotRecords[i]!,
           positions: hot.map((row) => row[POSITION]),
           i: 0,
           end: hot.length,
@@ -383,7 +416,14 @@ export class SqliteEventReader {
         );
         const i = lowerBound(decoded.positions, a);
         const end = lowerBound(decoded.positions, b + 1);
-        if (i < end) sources.push({ events: decoded.events, positions: decoded.positions, i, end });
+        if (i < end) sources.push({ at: eventsAt(decoded), positions: decoded.positions, i, end });
+      }
+      for (const meta of cold) {
+        const stream = this.nameOf('streams', this.streamNames, meta.stream_id);
+        const decoded = archivedEvents(this.coldSegments, meta, stream);
+        const i = lowerBound(decoded.positions, a);
+        const end = lowerBound(decoded.positions, b + 1);
+        if (i < end) sources.push({ at: eventsAt(decoded), positions: decoded.positions, i, end });
       }
       while (out.length < limit) {
         let best = -1;
@@ -397,7 +437,7 @@ export class SqliteEventReader {
         }
         if (best < 0) break;
         const source = sources[best]!;
-        const event = source.events[source.i++]!;
+        const event = source.at(source.i++);
         if (types === undefined || types.has(event.type)) out.push(event);
       }
     }

@@ -8,6 +8,7 @@ import { verifySegmentRow } from '@wirthforge/segments';
 import { eventChecksum } from '@wirthforge/storage';
 import type { EventRow } from '@wirthforge/storage';
 
+import { archivedRanges } from './archived-segments.js';
 import { toSqliteStorageError } from './errors.js';
 import { SEGMENT_META_COLUMNS, decodeSegmentRow, describeSegment } from './segment-cache.js';
 import type { SegmentMeta } from './segment-cache.js';
@@ -167,6 +168,16 @@ export function checkSqliteIntegrity(
       firstVersion: firstVersion!,
       lastVersion: lastVersion!,
     }));
+    // Ranges moved to archive partitions count as sealed: `@wirthforge/archive` verifies them.
+    for (const a of archivedRanges(connection)) {
+      sealed.push({
+        streamId: a.stream_id,
+        firstPosition: a.first_position,
+        lastPosition: a.last_position,
+        firstVersion: a.first_version,
+        lastVersion: a.last_version,
+      });
+    }
     checkSegments(connection, streamNames, quick, add);
     // Purged positions (see sqlite-purge.ts) count as present too: they were removed on
     // purpose. Adjacent ranges (consecutive segments, purges) are merged first, so a gap
@@ -307,6 +318,7 @@ function checkSegments(
     .prepare(`select ${SEGMENT_META_COLUMNS} from segments order by stream_id, first_version`)
     .all() as SegmentMeta[];
   const selectData = connection.prepare('select data from segments where id = ?').pluck();
+  const archived = archivedRanges(connection).sort((x, y) => x.first_version - y.first_version);
   let previous: SegmentMeta | undefined;
   for (const meta of metas) {
     const stream = streamNames.get(meta.stream_id) ?? `#${meta.stream_id}`;
@@ -333,7 +345,11 @@ function checkSegments(
         ),
       );
     }
-    const first = previous?.stream_id === meta.stream_id ? previous.last_version + 1 : 1;
+    let first = previous?.stream_id === meta.stream_id ? previous.last_version + 1 : 1;
+    // Versions moved to the archive before this segment are not missing.
+    for (const a of archived) {
+      if (a.stream_id === meta.stream_id && a.first_version === first) first = a.last_version + 1;
+    }
     if (meta.first_version !== first) {
       add(
         problem(

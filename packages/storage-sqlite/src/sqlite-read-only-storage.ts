@@ -15,6 +15,7 @@ import {
 } from '@wirthforge/storage';
 import type {
   AppendBatchResult,
+  ColdSegmentSource,
   Database,
   EventStorage,
   ReadAllOptions,
@@ -38,6 +39,8 @@ export interface SqliteReadOnlyStorageOptions {
   readonly busyTimeoutMs?: number;
   /** Events per read page (default 1000). */
   readonly readPageSize?: number;
+  /** Where reads find archived segments (see `SqliteStorageOptions.coldSegments`). */
+  readonly coldSegments?: ColdSegmentSource | undefined;
 }
 
 /**
@@ -160,7 +163,13 @@ export async function openSqliteReadOnlyStorage(
       throw new StorageError('invalid_argument', `${path} holds no WIRTHFORGE State schema`);
     }
     assertSchemaVersionSupported(schemaVersion, SCHEMA_VERSION, path);
-    const reader = new SqliteEventReader(readConnection, pageSize, () => storage.ensureOpen());
+    const reader = new SqliteEventReader(
+      readConnection,
+      pageSize,
+      () => storage.ensureOpen(),
+      undefined,
+      options.coldSegments,
+    );
     const storage = new SqliteReadOnlyStorage(path, db, schemaVersion, readConnection, reader);
     return storage;
   } catch (error) {

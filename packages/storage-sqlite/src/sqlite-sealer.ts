@@ -1,11 +1,14 @@
 /**
- * Sealing: the writer turns the oldest hot rows of a stream into one compressed segment
- * (`@wirthforge/segments`) in its own short transaction: the segment row, the sealed
- * event ids and the deletion of the hot rows commit together, so after any crash each
- * event is either still hot or sealed, never both and never neither. The writer runs it
- * in idle turns only, one bounded step at a time, never inside an append's transaction.
+ * Sealing: the oldest hot rows of a stream become one compressed segment
+ * (`@wirthforge/segments`). Two halves: {@link prepareSeal} reads the rows, checks their
+ * checksums and encodes the segment, writing nothing (the sealing thread does it, on a
+ * read connection of its own); {@link SqliteSealer.applyPrepared} then writes it on the
+ * writer: the segment row, the sealed event ids and the deletion of the hot rows in one
+ * savepoint of one transaction, so after any crash each event is either still hot or
+ * sealed, never both and never neither.
  */
 import { decodeSegment, encodeSegment, segmentRow } from '@wirthforge/segments';
+import type { SegmentRowValues } from '@wirthforge/segments';
 import { StorageError, eventChecksum } from '@wirthforge/storage';
 import type { StoredEventRecord } from '@wirthforge/storage';
 
@@ -83,8 +86,94 @@ export function readSegmentMaxSpan(connection: SqliteConnection): number {
   return computed ?? -1;
 }
 
+/** A range of one stream's hot rows to seal: versions `first..last`. */
+export interface SealTask {
+  readonly streamId: number;
+  readonly stream: string;
+  readonly first: number;
+  readonly last: number;
+}
+
 /**
- * The sealing state machine over the writer's connection.
+ * A {@link SealTask} read, checked and encoded, ready for its short write transaction.
+ * Plain data (it crosses from the sealing thread to the writer).
+ */
+export interface PreparedSeal extends SealTask {
+  /** Positions of the first and last event of the range. */
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  /** The `segments` row's columns, `data` the encoded segment. */
+  readonly row: SegmentRowValues;
+  /** The sealed events that carry an id: `[eventId, position]` pairs, flattened. */
+  readonly ids: readonly (string | number)[];
+}
+
+/** SQL of the statement {@link prepareSeal} reads a range with. */
+export const SELECT_HOT_RANGE_SQL =
+  'select e.position, e.version, t.name, e.schema_version, e.timestamp_us, e.frame_id, ' +
+  'e.event_id, e.payload, e.checksum from events e join event_types t on t.id = e.type_id ' +
+  'where e.stream_id = ? and e.version >= ? and e.version <= ? order by e.version';
+
+/**
+ * Reads a task's hot rows (with `selectRange`, a raw statement of
+ * {@link SELECT_HOT_RANGE_SQL}), checks each row's checksum and encodes them into a
+ * segment. Writes nothing: hot rows never change once committed (only a seal deletes
+ * them, on the writer), so this can run outside the writer's transactions, on any
+ * connection that sees the range committed.
+ *
+ * @throws StorageError `corrupt` when a row is missing or fails its checksum.
+ */
+export function prepareSeal(selectRange: SqliteStatement, task: SealTask): PreparedSeal {
+  const { streamId, stream, first, last } = task;
+  const count = last - first + 1;
+  const rows = selectRange.all(streamId, first, last) as HotRow[];
+  if (rows.length !== count || rows[0]![1] !== first || rows[rows.length - 1]![1] !== last) {
+    throw new StorageError(
+      'corrupt',
+      `stream ${stream}: hot versions ${first}..${last} are not all present (${rows.length} rows)`,
+    );
+  }
+  const records = new Array<StoredEventRecord>(rows.length);
+  const ids: (string | number)[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    const record: StoredEventRecord = {
+      position: BigInt(r[0]),
+      stream,
+      version: BigInt(r[1]),
+      type: r[2],
+      schemaVersion: r[3],
+      timestampUs: r[4],
+      frameId: r[5],
+      eventId: r[6],
+      payload: r[7],
+    };
+    // Never launder a damaged row into a segment with a fresh checksum.
+    if (eventChecksum(record) !== r[8]) {
+      throw new StorageError(
+        'corrupt',
+        `stream ${stream}: position ${r[0]} (version ${r[1]}) fails its checksum; not sealed`,
+      );
+    }
+    if (r[6] !== null) ids.push(r[6], r[0]);
+    records[i] = record;
+  }
+  // A copy of its own: the encoder's output may be a view of a buffer it reuses.
+  const bytes = encodeSegment(records).slice();
+  return {
+    ...task,
+    firstPosition: rows[0]![0],
+    lastPosition: rows[rows.length - 1]![0],
+    row: segmentRow(bytes, streamId),
+    ids,
+  };
+}
+
+/**
+ * The sealing state machine over the writer's connection: picks the ranges to seal
+ * ({@link takeTask}), writes prepared segments in a savepoint of the writer's open
+ * transaction ({@link applyPrepared}) and keeps track once they commit
+ * ({@link committed}). {@link sealNext} does all of it in one transaction of its own.
  *
  * @example
  * ```ts
@@ -101,11 +190,17 @@ export class SqliteSealer {
   private readonly selectStream: SqliteStatement;
   private readonly selectHotFrom: SqliteStatement;
   private readonly selectRange: SqliteStatement;
+  private readonly selectPosition: SqliteStatement;
   private readonly insertSegment: SqliteStatement;
   private readonly insertSealedId: SqliteStatement;
   private readonly deleteRange: SqliteStatement;
   private readonly upsertSpan: SqliteStatement;
+  private readonly savepoint: SqliteStatement;
+  private readonly release: SqliteStatement;
+  private readonly rollbackToSavepoint: SqliteStatement;
   private maxSpan: number;
+  /** The task taken and not yet committed or given back: one at a time. */
+  private pending: SealTask | undefined;
 
   constructor(
     private readonly connection: SqliteConnection,
@@ -115,13 +210,10 @@ export class SqliteSealer {
     const c = connection;
     this.selectStream = c.prepare('select id, version from streams where name = ?');
     this.selectHotFrom = c.prepare('select min(version) from events where stream_id = ?').pluck();
-    this.selectRange = c
-      .prepare(
-        'select e.position, e.version, t.name, e.schema_version, e.timestamp_us, e.frame_id, ' +
-          'e.event_id, e.payload, e.checksum from events e join event_types t on t.id = e.type_id ' +
-          'where e.stream_id = ? and e.version >= ? and e.version <= ? order by e.version',
-      )
-      .raw(true);
+    this.selectRange = c.prepare(SELECT_HOT_RANGE_SQL).raw(true);
+    this.selectPosition = c
+      .prepare('select position from events where stream_id = ? and version = ?')
+      .pluck();
     this.insertSegment = c.prepare(
       'insert into segments (stream_id, first_position, last_position, first_version, last_version, ' +
         'first_us, last_us, event_count, codec_version, checksum, data) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -135,6 +227,9 @@ export class SqliteSealer {
     this.upsertSpan = c.prepare(
       'insert into metadata (key, value) values (?, ?) on conflict (key) do update set value = excluded.value',
     );
+    this.savepoint = c.prepare('SAVEPOINT seal');
+    this.release = c.prepare('RELEASE seal');
+    this.rollbackToSavepoint = c.prepare('ROLLBACK TO seal');
     this.maxSpan = readSegmentMaxSpan(c);
     // Hot rows left by an earlier run age from now (their append time is not recorded).
     const rows = c
@@ -175,15 +270,22 @@ export class SqliteSealer {
     this.hot.set(id, { name: stream, from, to: version, sinceMs: this.clock() });
   }
 
-  private candidate(nowMs: number): [number, HotRange, number] | undefined {
+  private candidate(nowMs: number): SealTask | undefined {
     const { minEvents, maxAgeMs } = this.options;
-    let aged: [number, HotRange, number] | undefined;
+    let aged: SealTask | undefined;
     for (const [id, range] of this.hot) {
       if (this.unsealable.has(id)) continue;
       const count = range.to - range.from + 1;
-      if (count >= minEvents) return [id, range, minEvents];
+      if (count >= minEvents) {
+        return {
+          streamId: id,
+          stream: range.name,
+          first: range.from,
+          last: range.from + minEvents - 1,
+        };
+      }
       if (aged === undefined && count > 0 && nowMs - range.sinceMs >= maxAgeMs) {
-        aged = [id, range, count];
+        aged = { streamId: id, stream: range.name, first: range.from, last: range.to };
       }
     }
     return aged;
@@ -198,57 +300,58 @@ export class SqliteSealer {
     return false;
   }
 
-  /** Whether a seal step is due now. */
+  /** Whether a seal step is due now (and no task is taken). */
   hasWork(nowMs: number = this.clock()): boolean {
-    return this.candidate(nowMs) !== undefined;
+    return this.pending === undefined && this.candidate(nowMs) !== undefined;
   }
 
   /**
-   * Seals one segment if one is due: the oldest unsealed events of one stream, at most
-   * `minEvents` of them, in one transaction. Returns what it sealed, or undefined.
-   * Throws a `StorageError` when the transaction fails (nothing of it is applied).
+   * The range to seal next, if one is due and no other task is out: at most `minEvents`
+   * of the oldest unsealed events of one stream. The task stays taken until
+   * {@link committed} or {@link giveBack}.
    */
-  sealNext(nowMs: number = this.clock()): SealStepResult | undefined {
-    const next = this.candidate(nowMs);
-    if (next === undefined) return undefined;
-    const [id, range, count] = next;
-    const first = range.from;
-    const last = first + count - 1;
-    const c = this.connection;
-    c.exec('BEGIN IMMEDIATE');
+  takeTask(nowMs: number = this.clock()): SealTask | undefined {
+    if (this.pending !== undefined) return undefined;
+    const task = this.candidate(nowMs);
+    this.pending = task;
+    return task;
+  }
+
+  /**
+   * Gives a task back without sealing it. With an `error` from preparing or writing it
+   * (a damaged row, say), its stream is left hot from now on, for the integrity check
+   * to name; without one (a rolled-back transaction), it is taken again later.
+   */
+  giveBack(task: SealTask, error?: unknown): void {
+    // The task may come back as a copy (from the sealing thread): the stream tells.
+    if (this.pending?.streamId === task.streamId) this.pending = undefined;
+    if (error !== undefined) this.unsealable.add(task.streamId);
+  }
+
+  /**
+   * Writes a prepared segment in a savepoint of the open transaction: the segment row,
+   * its sealed event ids and the deletion of its hot rows, after checking that the hot
+   * rows are still exactly the ones prepared. Nothing is kept in memory until
+   * {@link committed}. Throws a `StorageError`; then the savepoint is rolled back and
+   * the rest of the transaction is untouched.
+   */
+  applyPrepared(prepared: PreparedSeal): number {
+    const { streamId, stream, first, last, row } = prepared;
+    const count = last - first + 1;
+    this.savepoint.run();
     try {
-      const rows = this.selectRange.all(id, first, last) as HotRow[];
-      if (rows.length !== count || rows[0]![1] !== first || rows[rows.length - 1]![1] !== last) {
+      // Versions are unique per stream and hot rows never change once committed: the
+      // same first and last rows, and as many rows deleted as encoded (below), mean the
+      // range is exactly the one prepared.
+      if (
+        this.selectPosition.get(streamId, first) !== prepared.firstPosition ||
+        this.selectPosition.get(streamId, last) !== prepared.lastPosition
+      ) {
         throw new StorageError(
           'corrupt',
-          `stream ${range.name}: hot versions ${first}..${last} are not all present (${rows.length} rows)`,
+          `stream ${stream}: hot versions ${first}..${last} changed while being sealed`,
         );
       }
-      const records = new Array<StoredEventRecord>(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        const record: StoredEventRecord = {
-          position: BigInt(r[0]),
-          stream: range.name,
-          version: BigInt(r[1]),
-          type: r[2],
-          schemaVersion: r[3],
-          timestampUs: r[4],
-          frameId: r[5],
-          eventId: r[6],
-          payload: r[7],
-        };
-        // Never launder a damaged row into a segment with a fresh checksum.
-        if (eventChecksum(record) !== r[8]) {
-          throw new StorageError(
-            'corrupt',
-            `stream ${range.name}: position ${r[0]} (version ${r[1]}) fails its checksum; not sealed`,
-          );
-        }
-        records[i] = record;
-      }
-      const bytes = encodeSegment(records);
-      const row = segmentRow(bytes, id);
       const segmentId = Number(
         this.insertSegment.run(
           row.stream_id,
@@ -264,28 +367,71 @@ export class SqliteSealer {
           row.data,
         ).lastInsertRowid,
       );
-      for (const r of rows) {
-        if (r[6] !== null) this.insertSealedId.run(r[6], r[0], segmentId);
-      }
-      const deleted = this.deleteRange.run(id, first, last).changes;
+      const ids = prepared.ids;
+      for (let i = 0; i < ids.length; i += 2)
+        this.insertSealedId.run(ids[i], ids[i + 1], segmentId);
+      const deleted = this.deleteRange.run(streamId, first, last).changes;
       if (deleted !== count) {
-        throw new StorageError('io', `stream ${range.name}: deleted ${deleted} of ${count} rows`);
+        throw new StorageError('io', `stream ${stream}: deleted ${deleted} of ${count} rows`);
       }
       const span = row.last_position - row.first_position;
       if (span > this.maxSpan) this.upsertSpan.run(SEGMENT_MAX_SPAN_KEY, String(span));
-      c.exec('COMMIT');
-      if (span > this.maxSpan) this.maxSpan = span;
-      if (last >= range.to) this.hot.delete(id);
-      else {
-        range.from = last + 1;
-        // What is left was appended after what was sealed: count its age from now.
-        range.sinceMs = nowMs;
+      this.release.run();
+      return segmentId;
+    } catch (error) {
+      if (this.connection.inTransaction) {
+        try {
+          this.rollbackToSavepoint.run();
+          this.release.run();
+        } catch {
+          // The engine rolled the whole transaction back; its COMMIT reports it.
+        }
       }
-      return { stream: range.name, segmentId, events: count };
+      throw toSqliteStorageError(error, `seal of stream ${stream}`);
+    }
+  }
+
+  /** Records that a segment written by {@link applyPrepared} committed. */
+  committed(prepared: PreparedSeal, nowMs: number = this.clock()): void {
+    if (this.pending?.streamId === prepared.streamId) this.pending = undefined;
+    const span = prepared.row.last_position - prepared.row.first_position;
+    if (span > this.maxSpan) this.maxSpan = span;
+    const range = this.hot.get(prepared.streamId);
+    if (range === undefined) return;
+    if (prepared.last >= range.to) this.hot.delete(prepared.streamId);
+    else {
+      range.from = prepared.last + 1;
+      // What is left was appended after what was sealed: count its age from now.
+      range.sinceMs = nowMs;
+    }
+  }
+
+  /** Reads, checks and encodes a task on this connection (see {@link prepareSeal}). */
+  prepare(task: SealTask): PreparedSeal {
+    return prepareSeal(this.selectRange, task);
+  }
+
+  /**
+   * Seals one segment if one is due, in one transaction of its own: the oldest unsealed
+   * events of one stream, at most `minEvents` of them. Returns what it sealed, or
+   * undefined. Throws a `StorageError` when the transaction fails (nothing of it is
+   * applied, and the stream is left hot from now on).
+   */
+  sealNext(nowMs: number = this.clock()): SealStepResult | undefined {
+    const task = this.takeTask(nowMs);
+    if (task === undefined) return undefined;
+    const c = this.connection;
+    try {
+      c.exec('BEGIN IMMEDIATE');
+      const prepared = this.prepare(task);
+      const segmentId = this.applyPrepared(prepared);
+      c.exec('COMMIT');
+      this.committed(prepared, nowMs);
+      return { stream: task.stream, segmentId, events: task.last - task.first + 1 };
     } catch (error) {
       if (c.inTransaction) c.exec('ROLLBACK');
-      this.unsealable.add(id);
-      throw toSqliteStorageError(error, `seal of stream ${range.name}`);
+      this.giveBack(task, error);
+      throw toSqliteStorageError(error, `seal of stream ${task.stream}`);
     }
   }
 }

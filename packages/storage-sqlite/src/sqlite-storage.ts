@@ -4,6 +4,7 @@ import { StorageError, migrateToLatest, validateAppendBatch } from '@wirthforge/
 import type {
   AppendBatchOptions,
   AppendBatchResult,
+  ColdSegmentSource,
   Database,
   EventStorage,
   MigrationReport,
@@ -73,6 +74,12 @@ export interface SqliteStorageOptions {
   readonly seal?: Partial<SealOptions> | false;
   /** Decoded segments kept in memory for reads, least recently used first out (default 16). */
   readonly segmentCacheSize?: number;
+  /**
+   * Where reads find the events of segments moved to archive partitions (an archive of
+   * `@wirthforge/archive`). Without it, a read that reaches archived events rejects with
+   * `corrupt` saying so.
+   */
+  readonly coldSegments?: ColdSegmentSource | undefined;
 }
 
 const DEFAULTS = {
@@ -124,7 +131,9 @@ export function resolveSealOptions(
   return resolved;
 }
 
-function resolveOptions(options: SqliteStorageOptions): Required<SqliteStorageOptions> {
+function resolveOptions(
+  options: SqliteStorageOptions,
+): Required<Omit<SqliteStorageOptions, 'coldSegments'>> {
   if (typeof options.path !== 'string' || options.path.length === 0) {
     throw new StorageError('invalid_argument', 'options.path: expected a database file path');
   }
@@ -402,6 +411,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       resolved.readPageSize,
       () => storage.ensureOpen(),
       resolved.segmentCacheSize,
+      options.coldSegments,
     );
     const storage = new SqliteStorage(
       path,

@@ -5,19 +5,23 @@
  * arrives are applied under the same transaction, each in its own savepoint, and made
  * durable by one COMMIT (one fsync); every batch is acknowledged only after that COMMIT.
  * Also runs the checkpoint policy: PASSIVE while writes flow, TRUNCATE once idle; and
- * seals hot rows into segments in idle turns, one bounded step at a time, only when no
- * request is waiting (an append waits for at most one seal step).
+ * sealing: a sealing thread of its own (started when the first segment is due) reads and
+ * encodes hot rows into a segment while the writer goes on committing, and the writer
+ * writes the prepared segment in a savepoint of the next append's group (no fsync of its
+ * own, a few ms at most), or on its own once appends are quiet.
  */
-import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { Worker, parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 
-import { storageErrorToJSON } from '@wirthforge/storage';
+import { storageErrorFromJSON, storageErrorToJSON } from '@wirthforge/storage';
 
 import { toSqliteStorageError } from './errors.js';
 import { openConnection } from './sqlite-connection.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { applyWriterPragmas } from './sqlite-pragmas.js';
+import type { SealWorkerData, SealWorkerResponse } from './sqlite-seal-protocol.js';
 import { SqliteSealer } from './sqlite-sealer.js';
+import type { PreparedSeal, SealTask } from './sqlite-sealer.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { FIELDS_PER_EVENT } from './sqlite-writer-protocol.js';
 import type {
@@ -27,10 +31,19 @@ import type {
   WriterWorkerData,
 } from './sqlite-writer-protocol.js';
 import type { WriterAppendResult } from './sqlite-writer.js';
+import { workerExecArgv } from './worker-exec-argv.js';
 
-/** Quiet time after the last append before a seal step runs, in ms. */
+const SEAL_WORKER_URL = new URL('../dist/sqlite-seal-worker.js', import.meta.url);
+/**
+ * Quiet time after the last append (ms) before a prepared segment is written in a
+ * transaction of its own; while appends flow, it is written in the next append's group.
+ */
+const SEAL_QUIET_MS = 50;
+/** Times the sealing thread may fail before the writer seals on its own thread. */
+const MAX_SEAL_WORKER_FAILURES = 3;
+/** Quiet time after the last append (ms) before sealing starts its next segment. */
 const SEAL_IDLE_MS = 4;
-/** Unsealed segments' worth of events in one stream that make sealing run without a quiet gap. */
+/** Unsealed segments' worth of events in one stream that make sealing start without a quiet gap. */
 const SEAL_BACKLOG = 4;
 
 function post(port: MessagePort, message: WriterResponse, transfer: ArrayBuffer[] = []): void {
@@ -79,16 +92,152 @@ function main(port: MessagePort, data: WriterWorkerData): void {
     data.checkpointIntervalMs > 0 ? setInterval(policy, data.checkpointIntervalMs) : undefined;
   timer?.unref();
 
-  // Sealing runs in idle turns: a step is scheduled after each request and by a timer
-  // (for age-based seals); before each step, a waiting request is served first.
+  // Sealing: the sealing thread reads and encodes the next range of hot rows while the
+  // writer goes on committing; the prepared segment is then written in a savepoint of
+  // the next append's group (a range delete and two inserts: no fsync of its own), or
+  // in a transaction of its own once appends have been quiet for SEAL_QUIET_MS.
   let closed = false;
-  let sealScheduled = false;
+  let sealWorker: Worker | undefined;
+  let sealWorkerFailures = 0;
+  /** The task the sealing thread is preparing. */
+  let sealTask: SealTask | undefined;
+  /** A prepared segment waiting to be written. */
+  let ready: PreparedSeal | undefined;
+  let quietTimer: ReturnType<typeof setTimeout> | undefined;
+  let startTimer: ReturnType<typeof setTimeout> | undefined;
+  let inlineScheduled = false;
   let lastAppend = 0;
-  const sealTick = (): void => {
-    sealScheduled = false;
+
+  const startSealWorker = (): Worker | undefined => {
+    if (sealWorker !== undefined) return sealWorker;
+    if (sealWorkerFailures >= MAX_SEAL_WORKER_FAILURES) return undefined;
+    const workerData: SealWorkerData = {
+      path: data.path,
+      busyTimeoutMs: data.pragmas.busyTimeoutMs,
+    };
+    let worker: Worker;
+    try {
+      worker = new Worker(SEAL_WORKER_URL, { workerData, execArgv: workerExecArgv() });
+    } catch {
+      sealWorkerFailures++;
+      return undefined;
+    }
+    worker.unref();
+    worker.on('message', onSealMessage);
+    // An error ends the thread: handled on exit.
+    worker.on('error', () => undefined);
+    worker.on('exit', () => {
+      if (sealWorker !== worker) return;
+      sealWorker = undefined;
+      if (closed) return;
+      sealWorkerFailures++;
+      if (sealTask !== undefined) {
+        sealer?.giveBack(sealTask);
+        sealTask = undefined;
+      }
+      scheduleSeal();
+    });
+    sealWorker = worker;
+    return worker;
+  };
+
+  const onSealMessage = (message: SealWorkerResponse): void => {
+    sealTask = undefined;
+    if (closed || sealer === undefined) return;
+    if (message.type === 'prepared') {
+      ready = message.prepared;
+      scheduleQuietApply();
+    } else {
+      // The stream stays hot (the sealer skips it from now on); the integrity check names
+      // whatever made the step fail, and appends go on.
+      sealer.giveBack(message.task, storageErrorFromJSON(message.error));
+      scheduleSeal();
+    }
+  };
+
+  /**
+   * Sends the next due task to the sealing thread (one at a time), once appends have
+   * been quiet for {@link SEAL_IDLE_MS} (a 60 Hz recorder leaves ~15 ms between frames)
+   * or a stream's backlog has reached {@link SEAL_BACKLOG} segments: a burst of appends
+   * does not share the CPU with sealing until its backlog is that long.
+   */
+  const scheduleSeal = (): void => {
+    if (closed || sealer === undefined) return;
+    if (ready !== undefined) {
+      scheduleQuietApply();
+      return;
+    }
+    if (sealTask !== undefined || startTimer !== undefined || !sealer.hasWork()) return;
+    const quietFor = Date.now() - lastAppend;
+    if (quietFor < SEAL_IDLE_MS && !sealer.hasBacklog(SEAL_BACKLOG)) {
+      startTimer = setTimeout(() => {
+        startTimer = undefined;
+        scheduleSeal();
+      }, SEAL_IDLE_MS - quietFor);
+      return;
+    }
+    const worker = startSealWorker();
+    if (worker === undefined) {
+      scheduleInlineSeal();
+      return;
+    }
+    const task = sealer.takeTask();
+    if (task === undefined) return;
+    sealTask = task;
+    worker.postMessage(task);
+  };
+
+  const scheduleQuietApply = (): void => {
+    if (closed || quietTimer !== undefined || ready === undefined) return;
+    quietTimer = setTimeout(quietApply, Math.max(0, lastAppend + SEAL_QUIET_MS - Date.now()));
+  };
+
+  /** Writes the prepared segment in a transaction of its own, appends having been quiet. */
+  const quietApply = (): void => {
+    quietTimer = undefined;
+    if (closed || ready === undefined || sealer === undefined) return;
+    if (Date.now() - lastAppend < SEAL_QUIET_MS) {
+      scheduleQuietApply();
+      return;
+    }
+    const waiting = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
+    if (waiting !== undefined) {
+      // An append writes the segment in its group.
+      serve(waiting);
+      return;
+    }
+    const prepared = ready;
+    ready = undefined;
+    try {
+      db.exec('BEGIN IMMEDIATE');
+      sealer.applyPrepared(prepared);
+      db.exec('COMMIT');
+      sealer.committed(prepared);
+      lastCommit = Date.now();
+      walDirty = true;
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      sealer.giveBack(prepared, error);
+    }
+    scheduleSeal();
+  };
+
+  /**
+   * Without a sealing thread (it failed to run {@link MAX_SEAL_WORKER_FAILURES} times),
+   * the writer seals on its own thread in idle turns, one step at a time, once appends
+   * have been quiet for {@link SEAL_IDLE_MS} (or the backlog is {@link SEAL_BACKLOG}
+   * segments long).
+   */
+  const scheduleInlineSeal = (): void => {
+    if (closed || inlineScheduled || sealer === undefined || !sealer.hasWork()) return;
+    inlineScheduled = true;
+    setTimeout(inlineSeal, Math.max(0, lastAppend + SEAL_IDLE_MS - Date.now()));
+  };
+  const inlineSeal = (): void => {
+    inlineScheduled = false;
     if (closed || sealer === undefined) return;
     if (Date.now() - lastAppend < SEAL_IDLE_MS && !sealer.hasBacklog(SEAL_BACKLOG)) {
-      scheduleSeal();
+      scheduleInlineSeal();
       return;
     }
     const waiting = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
@@ -102,21 +251,11 @@ function main(port: MessagePort, data: WriterWorkerData): void {
         walDirty = true;
       }
     } catch {
-      // The stream stays hot (the sealer skips it from now on); the integrity check names
-      // whatever made the step fail, and appends go on.
+      // The stream stays hot (the sealer skips it from now on).
     }
-    scheduleSeal();
+    scheduleInlineSeal();
   };
-  // While appends flow back to back, a seal waits for a gap of SEAL_IDLE_MS after the
-  // last commit (a 60 Hz recorder leaves ~15 ms between frames), unless a stream's backlog
-  // has grown past SEAL_BACKLOG segments: then it seals in the next turn regardless.
-  const scheduleSeal = (): void => {
-    if (closed || sealScheduled || sealer === undefined || !sealer.hasWork()) return;
-    sealScheduled = true;
-    const quietFor = Date.now() - lastAppend;
-    if (quietFor >= SEAL_IDLE_MS || sealer.hasBacklog(SEAL_BACKLOG)) setImmediate(sealTick);
-    else setTimeout(sealTick, SEAL_IDLE_MS - quietFor);
-  };
+
   const sealTimer =
     sealer === undefined
       ? undefined
@@ -177,6 +316,19 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       if (events >= data.maxGroupEvents) break;
       next = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
     }
+    // A prepared segment joins the group in a savepoint of its own: no fsync of its own,
+    // and a failure of it rolls back only its savepoint.
+    let sealed: PreparedSeal | undefined;
+    if (ready !== undefined && sealer !== undefined && db.inTransaction) {
+      const prepared = ready;
+      ready = undefined;
+      try {
+        sealer.applyPrepared(prepared);
+        sealed = prepared;
+      } catch (error) {
+        sealer.giveBack(prepared, error);
+      }
+    }
     let commitError: unknown;
     try {
       writer.commitGroup();
@@ -184,6 +336,11 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       walDirty = true;
     } catch (error) {
       commitError = error;
+    }
+    if (sealed !== undefined && sealer !== undefined) {
+      // Rolled back with the group: its hot rows are as they were, write it again later.
+      if (commitError === undefined) sealer.committed(sealed);
+      else ready = sealed;
     }
     if (commitError === undefined && sealer !== undefined) {
       for (const outcome of outcomes) {
@@ -232,25 +389,40 @@ function main(port: MessagePort, data: WriterWorkerData): void {
         closed = true;
         if (timer !== undefined) clearInterval(timer);
         if (sealTimer !== undefined) clearInterval(sealTimer);
-        try {
-          writer.checkpoint('truncate', 0);
-        } catch {
-          // Closing the last connection checkpoints anyway.
+        if (quietTimer !== undefined) clearTimeout(quietTimer);
+        if (startTimer !== undefined) clearTimeout(startTimer);
+        if (sealWorker !== undefined) {
+          // Its read connection closes before the last checkpoint.
+          const worker = sealWorker;
+          sealWorker = undefined;
+          void worker.terminate().then(
+            () => finishClose(request.id),
+            () => finishClose(request.id),
+          );
+          return;
         }
-        try {
-          db.close();
-          post(port, { type: 'closed', id: request.id });
-        } catch (error) {
-          post(port, {
-            type: 'failed',
-            id: request.id,
-            error: storageErrorToJSON(toSqliteStorageError(error, 'close')),
-          });
-        }
-        port.close();
+        finishClose(request.id);
         return;
       }
     }
+  };
+  const finishClose = (id: number): void => {
+    try {
+      writer.checkpoint('truncate', 0);
+    } catch {
+      // Closing the last connection checkpoints anyway.
+    }
+    try {
+      db.close();
+      post(port, { type: 'closed', id });
+    } catch (error) {
+      post(port, {
+        type: 'failed',
+        id,
+        error: storageErrorToJSON(toSqliteStorageError(error, 'close')),
+      });
+    }
+    port.close();
   };
   port.on('message', serve);
 }

@@ -2,8 +2,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { isConcurrencyError, isStorageError, migrateToLatest } from '@wirthforge/storage';
-import type { Database, NewEventRecord, RowWrite, StreamAppend } from '@wirthforge/storage';
+import {
+  isConcurrencyError,
+  isStorageError,
+  migrateToLatest,
+  rowWriteQuery,
+} from '@wirthforge/storage';
+import type {
+  Database,
+  NewEventRecord,
+  RowWrite,
+  SessionUpsert,
+  StreamAppend,
+  UserUpsert,
+} from '@wirthforge/storage';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
@@ -11,7 +23,8 @@ import { openConnection } from './sqlite-connection.js';
 import type { SqliteConnection } from './sqlite-connection.js';
 import { applyWriterPragmas } from './sqlite-pragmas.js';
 import { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
-import { SqliteWriter } from './sqlite-writer.js';
+import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
+import { SqliteWriter, fastParameters } from './sqlite-writer.js';
 import { encodeAppendRequest } from './sqlite-writer-protocol.js';
 
 let dir: string;
@@ -254,6 +267,104 @@ describe('SqliteWriter', () => {
       { changes: 1, insertedId: 2 },
       { changes: 0, insertedId: null },
     ]);
+  });
+
+  it('binds session and user upserts exactly as their Kysely queries do', () => {
+    const compiler = createSqliteCompiler();
+    const ids = (name: string) => (name === 'session-s' ? 7 : 8);
+    const writes: (SessionUpsert | UserUpsert)[] = [
+      {
+        kind: 'user.upsert',
+        userId: 'u',
+        level: 2,
+        xp: 30,
+        totalEnergy: 1.5,
+        sessionsCount: 3,
+        updatedUs: 9,
+      },
+      ...[undefined, null, true, false].map((cleanEnd) => ({
+        kind: 'session.upsert' as const,
+        sessionId: 's',
+        stream: 'session-s',
+        userId: 'u',
+        status: 'ended' as const,
+        startedUs: 1,
+        endedUs: cleanEnd === undefined ? undefined : cleanEnd === null ? null : 5,
+        cleanEnd,
+        totalEvents: 4,
+        totalEnergy: -0,
+        totalTokens: 2,
+        updatedUs: 6,
+      })),
+    ];
+    for (const write of writes) {
+      const compiled = rowWriteQuery(compiler, write, ids).compile();
+      expect(fastParameters(write, ids), write.kind).toEqual(bindable(compiled.parameters));
+    }
+  });
+
+  it('writes session and user rows that read back as written, repeatedly', async () => {
+    const writer = new SqliteWriter(connection);
+    for (let n = 1; n <= 3; n++) {
+      const result = append(
+        writer,
+        [{ stream: 'session-s', expectedVersion: 'any', events: [ev()] }],
+        [
+          {
+            kind: 'session.upsert',
+            sessionId: 's',
+            stream: 'session-s',
+            userId: 'u',
+            status: n === 3 ? 'ended' : 'active',
+            startedUs: 1,
+            endedUs: n === 3 ? 30 : null,
+            cleanEnd: n === 3 ? true : null,
+            totalEvents: n,
+            totalEnergy: n / 2,
+            totalTokens: n * 10,
+            updatedUs: n,
+          },
+          {
+            kind: 'user.upsert',
+            userId: 'u',
+            level: n,
+            xp: n * 5,
+            totalEnergy: n / 2,
+            sessionsCount: 1,
+            updatedUs: n,
+          },
+        ],
+      );
+      expect(result.writes).toEqual([
+        { changes: 1, insertedId: null },
+        { changes: 1, insertedId: null },
+      ]);
+    }
+    const db = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: openConnection(path) }),
+    });
+    try {
+      expect(await db.selectFrom('sessions').selectAll().execute()).toEqual([
+        {
+          session_id: 's',
+          stream_id: 1,
+          user_id: 'u',
+          status: 'ended',
+          started_us: 1,
+          ended_us: 30,
+          clean_end: 1,
+          total_events: 3,
+          total_energy: 1.5,
+          total_tokens: 30,
+          updated_us: 3,
+        },
+      ]);
+      expect(await db.selectFrom('users').selectAll().execute()).toEqual([
+        { user_id: 'u', level: 3, xp: 15, total_energy: 1.5, sessions_count: 1, updated_us: 3 },
+      ]);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('checkpoints on demand', () => {

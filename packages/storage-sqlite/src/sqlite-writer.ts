@@ -15,9 +15,16 @@ import {
   rowWriteStreams,
   streamKindOf,
 } from '@wirthforge/storage';
-import type { Database, RowWrite, StreamKind } from '@wirthforge/storage';
+import type {
+  Database,
+  RowWrite,
+  SessionUpsert,
+  StreamKind,
+  UserUpsert,
+} from '@wirthforge/storage';
 import type { Kysely } from 'kysely';
 
+import { archivedHeadPosition } from './archived-segments.js';
 import { toSqliteStorageError } from './errors.js';
 import { assertParameterOrder, bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import { readPurgedPositions } from './sqlite-purge.js';
@@ -216,7 +223,8 @@ export function readHeadPosition(connection: SqliteConnection): number {
     number | null;
   // Purged positions stay taken: the head never rewinds over them.
   const purged = readPurgedPositions(connection).reduce((max, r) => Math.max(max, r[1]), 0);
-  return Math.max(hot ?? 0, sealed ?? 0, purged);
+  // Archived positions stay taken too.
+  return Math.max(hot ?? 0, sealed ?? 0, purged, archivedHeadPosition(connection));
 }
 
 /** What a group commit must restore if it is rolled back. */
@@ -242,6 +250,8 @@ export class SqliteWriter {
   private readonly statements: Statements;
   private readonly compiler = createSqliteCompiler();
   private readonly writeStatements = new Map<string, SqliteStatement>();
+  /** Prepared statements of the row writes with a fast path, or false once refused. */
+  private readonly fastWrites = new Map<RowWrite['kind'], SqliteStatement | false>();
   private readonly streams = new Map<string, StreamEntry>();
   private readonly types = new Map<string, number>();
   private readonly typeNameBytes = new Map<string, Uint8Array>();
@@ -803,23 +813,64 @@ export class SqliteWriter {
         touched,
       );
     }
-    const compiled = rowWriteQuery(this.compiler, write, (name) => {
+    const streamId = (name: string): number => {
       const entry = this.loadStream(name);
       if (entry === undefined) throw new StorageError('io', `stream ${name} vanished`);
       return entry.id;
-    }).compile();
-    let statement = this.writeStatements.get(compiled.sql);
-    if (statement === undefined) {
-      if (this.writeStatements.size >= MAX_CACHED_WRITE_STATEMENTS) this.writeStatements.clear();
-      statement = this.connection.prepare(compiled.sql);
-      this.writeStatements.set(compiled.sql, statement);
-    }
-    const result = statement.run(...bindable(compiled.parameters));
+    };
+    const fast = this.fastWrite(write, streamId);
+    if (fast !== undefined) return fast;
+    const compiled = rowWriteQuery(this.compiler, write, streamId).compile();
+    const result = this.statementFor(compiled.sql).run(...bindable(compiled.parameters));
     const inserts = write.kind === 'audit.insert' || write.kind === 'snapshot.insert';
     return {
       changes: result.changes,
       insertedId: inserts && result.changes > 0 ? result.lastInsertRowid : null,
     };
+  }
+
+  private statementFor(sql: string): SqliteStatement {
+    let statement = this.writeStatements.get(sql);
+    if (statement === undefined) {
+      if (this.writeStatements.size >= MAX_CACHED_WRITE_STATEMENTS) this.writeStatements.clear();
+      statement = this.connection.prepare(sql);
+      this.writeStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  /**
+   * The row writes every commit of the event store's inline projections carries
+   * (`session.upsert`, `user.upsert`) without building and compiling their Kysely query
+   * each time: their SQL does not depend on the values, so it is compiled once, and the
+   * first write of each kind proves that the parameters {@link fastParameters} lists are
+   * exactly the ones Kysely binds (else that kind keeps the compiled path). Undefined for
+   * any other kind.
+   */
+  private fastWrite(
+    write: RowWrite,
+    streamId: (name: string) => number,
+  ): EncodedWriteResult | undefined {
+    if (write.kind !== 'session.upsert' && write.kind !== 'user.upsert') return undefined;
+    let fast = this.fastWrites.get(write.kind);
+    if (fast === false) return undefined;
+    const parameters = fastParameters(write, streamId);
+    if (fast === undefined) {
+      const compiled = rowWriteQuery(this.compiler, write, streamId).compile();
+      const expected = bindable(compiled.parameters);
+      const same =
+        expected.length === parameters.length &&
+        expected.every((value, i) => Object.is(value, parameters[i]));
+      fast = same ? this.statementFor(compiled.sql) : false;
+      this.fastWrites.set(write.kind, fast);
+      if (fast === false) {
+        return {
+          changes: this.statementFor(compiled.sql).run(...expected).changes,
+          insertedId: null,
+        };
+      }
+    }
+    return { changes: fast.run(...parameters).changes, insertedId: null };
   }
 
   /** Runs `PRAGMA wal_checkpoint(mode)`; `busyTimeoutMs` bounds how long it may wait. */
@@ -848,6 +899,39 @@ export class SqliteWriter {
       if (previous !== undefined) this.connection.pragma(`busy_timeout = ${previous}`);
     }
   }
+}
+
+/**
+ * The parameters of a `session.upsert` or `user.upsert`, in the order of the `sessions`
+ * and `users` rows `rowWriteQuery` inserts (checked against Kysely's own by the writer).
+ */
+export function fastParameters(
+  write: SessionUpsert | UserUpsert,
+  streamId: (name: string) => number,
+): unknown[] {
+  if (write.kind === 'user.upsert') {
+    return [
+      write.userId,
+      write.level,
+      write.xp,
+      write.totalEnergy,
+      write.sessionsCount,
+      write.updatedUs,
+    ];
+  }
+  return [
+    write.sessionId,
+    streamId(write.stream),
+    write.userId,
+    write.status,
+    write.startedUs,
+    write.endedUs ?? null,
+    write.cleanEnd === undefined || write.cleanEnd === null ? null : write.cleanEnd ? 1 : 0,
+    write.totalEvents,
+    write.totalEnergy,
+    write.totalTokens,
+    write.updatedUs,
+  ];
 }
 
 function describeDifference(differences: Readonly<Record<string, boolean>>): string | undefined {

@@ -47,6 +47,22 @@ const batch = (i: number): StreamAppend[] => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Segments in the file (read on a connection of its own, to time the kills). */
+const segmentCount = (): number => {
+  const c = openConnection(path, { readonly: true, fileMustExist: true });
+  try {
+    return c.prepare('select count(*) from segments').pluck().get() as number;
+  } finally {
+    c.close();
+  }
+};
+
+/** Resolves once the file holds more than `before` segments (or after 10 s). */
+const segmentWritten = async (before: number): Promise<void> => {
+  const deadline = Date.now() + 10_000;
+  while (segmentCount() <= before && Date.now() < deadline) await sleep(2);
+};
+
 describe('a writer killed while sealing', () => {
   it(`leaves each event exactly once (${KILL_POINTS} kill points)`, async () => {
     const open = () =>
@@ -56,6 +72,7 @@ describe('a writer killed while sealing', () => {
     for (let k = 0; k < KILL_POINTS; k++) {
       storage = await open();
       const s = storage;
+      const segmentsBefore = segmentCount();
       const inFlight: Promise<void>[] = [];
       for (let b = 0; b < BATCHES; b++) {
         const i = sent++;
@@ -68,13 +85,17 @@ describe('a writer killed while sealing', () => {
           ),
         );
       }
-      // Kill points vary: while appends are still in flight (odd k), or once all are
-      // acknowledged, 2 to 13 ms later, in the seal steps that follow them (the writer
-      // seals once it has been quiet for a few ms; each step seals 4 events).
+      // Kill points vary: while appends are still in flight (odd k: segments the sealing
+      // thread prepared meanwhile are written in the appends' groups), or once all are
+      // acknowledged and the writer has written a new segment, 0 to 44 ms later, among
+      // the seal transactions that follow it (once appends have been quiet, the writer
+      // writes each segment the sealing thread prepares in a transaction of its own;
+      // each segment holds 4 events).
       if (k % 2 === 1) await inFlight[0];
       else {
         await Promise.all(inFlight);
-        await sleep(2 + ((k >> 1) % 12));
+        await segmentWritten(segmentsBefore);
+        await sleep(((k >> 1) % 12) * 4);
       }
       await s.crashWriterForTesting();
       await Promise.all(inFlight);
@@ -102,6 +123,8 @@ describe('a writer killed while sealing', () => {
     );
     expect(lost).toBe(0);
     expect(duplicated).toBe(0);
+    // The kills did land among seals.
+    expect(segments).toBeGreaterThan(0);
     expect(all.map((e) => e.position)).toEqual(all.map((_, i) => BigInt(i + 1)));
     expect((await storage.checkIntegrity()).ok).toBe(true);
 

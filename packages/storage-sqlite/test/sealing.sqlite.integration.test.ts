@@ -247,6 +247,57 @@ describe('sealing', () => {
     });
   });
 
+  it('leaves a stream with a damaged hot row hot, and goes on sealing the others', async () => {
+    // A damaged row of session-a, written before the store opens, hot.
+    storage = await openSqliteStorage({ path, seal: false });
+    for (const batch of workload(4)) await storage.appendBatch(batch);
+    await storage.close();
+    const damaged = (() => {
+      const c = openConnection(path, { fileMustExist: true });
+      try {
+        const row = c
+          .prepare(
+            "select e.position, e.payload from events e join streams t on t.id = e.stream_id where t.name = 'session-a' and e.version = 2",
+          )
+          .get() as { position: number; payload: Buffer };
+        const payload = Buffer.from(row.payload);
+        payload[0] = payload[0]! ^ 0x01;
+        c.prepare('update events set payload = ? where position = ?').run(payload, row.position);
+        return row.position;
+      } finally {
+        c.close();
+      }
+    })();
+    const sessionRows = (name: string): [hot: number, segments: number] =>
+      raw((c) => [
+        c
+          .prepare(
+            'select count(*) from events e join streams t on t.id = e.stream_id where t.name = ?',
+          )
+          .pluck()
+          .get(name) as number,
+        c
+          .prepare(
+            'select count(*) from segments s join streams t on t.id = s.stream_id where t.name = ?',
+          )
+          .pluck()
+          .get(name) as number,
+      ]);
+    storage = await openSqliteStorage({ path, seal: { minEvents: 4, maxAgeMs: 0 } });
+    for (const batch of workload(12).slice(4)) await storage.appendBatch(batch);
+    for (let i = 0; i < 500 && sessionRows('session-b')[0] > 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    // session-b (and user-1) sealed completely; session-a not at all: its hot range
+    // starts with the damaged row, which is never laundered into a segment.
+    expect(sessionRows('session-b')).toEqual([0, 9]);
+    expect(sessionRows('session-a')).toEqual([7 * 12, 0]);
+    const report = await storage.checkIntegrity();
+    expect(report.problems).toEqual([
+      expect.objectContaining({ kind: 'checksum', position: BigInt(damaged) }),
+    ]);
+  });
+
   it('purges a sealed session with its segments and sealed event ids', async () => {
     storage = await openSqliteStorage({ path, seal: { minEvents: 8, maxAgeMs: 0 } });
     for (const batch of workload(12)) await storage.appendBatch(batch);

@@ -12,7 +12,14 @@ export type {
   StreamKind,
 } from './event-storage.js';
 export { streamKindOf } from './event-storage.js';
-export { readAllPages, readStreamPages } from './read-pages.js';
+export { ARCHIVED_SEGMENTS_TABLE } from './cold-segment-source.js';
+export type {
+  ArchivedSegmentsTable,
+  ColdSegmentEvents,
+  ColdSegmentRef,
+  ColdSegmentSource,
+} from './cold-segment-source.js';
+export { PageItemIterator, readAllPages, readStreamPages } from './read-pages.js';
 
 export type {
   ActiveSessionsView,

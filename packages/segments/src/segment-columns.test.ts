@@ -1,0 +1,106 @@
+import type { StoredEventRecord } from '@wirthforge/storage';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+
+import {
+  comparable,
+  positionalPayloadArbitrary,
+  storedRangeArbitrary,
+} from '../test/segment-arbitraries.js';
+import { decodeSegment, decodeSegmentColumns } from './decode-segment.js';
+import { encodeSegment } from './encode-segment.js';
+import { isSegmentError } from './errors.js';
+
+function expectSameEvents(
+  actual: readonly StoredEventRecord[],
+  expected: readonly StoredEventRecord[],
+): void {
+  expect(actual.map(comparable)).toEqual(expected.map(comparable));
+}
+
+describe('decodeSegmentColumns(encodeSegment(events))', () => {
+  it('builds every event of any type, any payload, bit for bit, in any order asked', () => {
+    fc.assert(
+      fc.property(
+        storedRangeArbitrary(30),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        (events, picks) => {
+          const columns = decodeSegmentColumns(encodeSegment(events));
+          expect(columns.count).toBe(events.length);
+          expectSameEvents(columns.records(), events);
+          // Records are built on demand, so any index, any number of times, any order.
+          const indexes = picks.map((pick) => pick % events.length);
+          expectSameEvents(
+            indexes.map((i) => columns.record(i)),
+            indexes.map((i) => events[i] as StoredEventRecord),
+          );
+          expect([...columns.positions]).toEqual(events.map((event) => Number(event.position)));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('keeps payloads exact: NaN payloads, -0, infinities, subnormals, decimals', () => {
+    const range = fc.array(positionalPayloadArbitrary(), { minLength: 1, maxLength: 120 });
+    fc.assert(
+      fc.property(range, (payloads) => {
+        const events = payloads.map((payload, i): StoredEventRecord => ({
+          position: BigInt(3 * i + 5),
+          stream: 's',
+          version: BigInt(i + 1),
+          type: 'energy.update',
+          schemaVersion: 1,
+          timestampUs: 1_000_000 + i,
+          frameId: i % 3 === 0 ? null : i,
+          eventId: i % 2 === 0 ? null : `evt_${i}`,
+          payload,
+        }));
+        const bytes = encodeSegment(events);
+        expectSameEvents(decodeSegmentColumns(bytes).records(), decodeSegment(bytes).events);
+        expectSameEvents(decodeSegmentColumns(bytes).records(), events);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('slices records and finds positions like a range decode', () => {
+    fc.assert(
+      fc.property(storedRangeArbitrary(30), fc.nat(), fc.nat(), (events, a, b) => {
+        const bytes = encodeSegment(events);
+        const columns = decodeSegmentColumns(bytes);
+        const last = events[events.length - 1] as StoredEventRecord;
+        const from = BigInt(a) % (last.position + 2n);
+        const to = BigInt(b) % (last.position + 2n);
+        const expected = decodeSegment(bytes, { fromPosition: from, toPosition: to }).events;
+        const start = columns.indexOfPosition(Number(from));
+        const end = columns.indexOfPosition(Number(to) + 1);
+        expectSameEvents(columns.records(start, end), expected);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses an index outside the segment', () => {
+    const [events] = fc.sample(storedRangeArbitrary(5), { numRuns: 1, seed: 7 });
+    const columns = decodeSegmentColumns(encodeSegment(events as StoredEventRecord[]));
+    for (const index of [-1, columns.count, 0.5, Number.NaN]) {
+      let caught: unknown;
+      try {
+        columns.record(index);
+      } catch (error) {
+        caught = error;
+      }
+      expect(isSegmentError(caught, 'invalid_argument')).toBe(true);
+    }
+  });
+
+  it('checks the segment like decodeSegment: damage and expectations', () => {
+    const [events] = fc.sample(storedRangeArbitrary(10), { numRuns: 1, seed: 11 });
+    const bytes = encodeSegment(events as StoredEventRecord[]);
+    const damaged = bytes.slice();
+    damaged[damaged.length - 1]! ^= 0xff;
+    expect(() => decodeSegmentColumns(damaged)).toThrow(/checksum/i);
+    expect(() => decodeSegmentColumns(bytes, { expect: { count: 99_999 } })).toThrow(/count/);
+  });
+});

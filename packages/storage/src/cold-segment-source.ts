@@ -1,0 +1,73 @@
+import type { StoredEventRecord } from './event-storage.js';
+
+/**
+ * `archived_segments`: the live database's catalog of sealed segments that were moved
+ * out of it into an archive partition. A row is written in the same transaction that
+ * deletes the segment from `segments` (and removed in the one that puts it back), so a
+ * read transaction sees every sealed range exactly once: as a `segments` row or as an
+ * `archived_segments` row. A row whose partition was deleted by a retention policy stays
+ * as a tombstone (`deleted_us` set): its positions stay taken and count as present for
+ * the integrity checks, and reads pass over them.
+ *
+ * The table belongs to the archive (`@wirthforge/archive` creates it); a dialect reads
+ * it only when it exists.
+ */
+export interface ArchivedSegmentsTable {
+  /** First global position of the segment (unique: positions are never reused). */
+  first_position: number;
+  last_position: number;
+  stream_id: number;
+  first_version: number;
+  last_version: number;
+  first_us: number;
+  last_us: number;
+  event_count: number;
+  codec_version: number;
+  /** The segment's CRC-32, as in `segments.checksum`. */
+  checksum: number;
+  /** Name of the partition holding the bytes, e.g. `2026-11`. */
+  partition: string;
+  archived_us: number;
+  /** When retention deleted the partition; null while the bytes exist. */
+  deleted_us: number | null;
+}
+
+/** Name of the {@link ArchivedSegmentsTable} table. */
+export const ARCHIVED_SEGMENTS_TABLE = 'archived_segments';
+
+/** One archived segment as a read asks for it (a row of {@link ArchivedSegmentsTable}). */
+export interface ColdSegmentRef {
+  readonly stream: string;
+  readonly partition: string;
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  readonly firstVersion: number;
+  readonly lastVersion: number;
+  readonly eventCount: number;
+  readonly checksum: number;
+}
+
+/**
+ * Where a dialect finds the bytes of archived segments: an archive of time partitions
+ * (`@wirthforge/archive`). Reads stay synchronous inside the dialect's read transaction.
+ *
+ * @example
+ * ```ts
+ * const archive = openArchive({ dataDir });
+ * const storage = await openSqliteStorage({ path, coldSegments: archive.coldSegments });
+ * ```
+ */
+export interface ColdSegmentSource {
+  /**
+   * The events of an archived segment, in position order, exactly as they were stored.
+   * Throws a `StorageError` `corrupt` naming the partition, the segment and its position
+   * range when the bytes are missing or damaged: a damaged segment is never served.
+   */
+  segmentEvents(segment: ColdSegmentRef): ColdSegmentEvents;
+}
+
+/** The decoded events of an archived segment and their positions as numbers, in order. */
+export interface ColdSegmentEvents {
+  readonly events: readonly StoredEventRecord[];
+  readonly positions: Float64Array;
+}
