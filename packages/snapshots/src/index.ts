@@ -39,6 +39,7 @@ export {
   type SnapshotSchedulerOptions,
 } from './snapshot-scheduler.js';
 export {
+  recoverSession,
   recoverSessions,
   type RecoverSessionsOptions,
   type RecoveredSession,

@@ -1,5 +1,5 @@
 import { toIsoMicros, type EventOfType } from '@wirthforge/events';
-import { stateHash } from '@wirthforge/eventstore';
+import { stateHash, type OpenSession } from '@wirthforge/eventstore';
 import { invalidArgument } from './errors.js';
 import type {
   CreatedSnapshot,
@@ -65,56 +65,84 @@ export async function recoverSessions(
   snapshots: SnapshotStore,
   options: RecoverSessionsOptions = {},
 ): Promise<RecoveredSession[]> {
+  checkThen(options);
+  const out: RecoveredSession[] = [];
+  for (const session of await snapshots.store.openSessions()) {
+    if (session.private) continue;
+    out.push(await recoverSession(snapshots, session, options));
+  }
+  return out;
+}
+
+function checkThen(options: RecoverSessionsOptions): 'resume' | 'close' {
   const then = options.then ?? 'close';
   if (then !== 'close' && then !== 'resume')
     throw invalidArgument('options.then', `expected 'resume' or 'close'`);
+  return then;
+}
+
+/**
+ * Crash recovery of one session without a clean end (one of `store.openSessions()`), as
+ * {@link recoverSessions} does it for each: its state from the newest valid snapshot
+ * plus the events after it, a `session.recovered` event, then closed or resumed, and a
+ * full snapshot of it.
+ *
+ * @example
+ * ```ts
+ * for (const open of await store.openSessions()) {
+ *   const recovered = await recoverSession(snapshots, open, { then: 'close' });
+ *   log.warn(open.sessionId, recovered.eventsReplayed, recovered.rejected);
+ * }
+ * ```
+ */
+export async function recoverSession(
+  snapshots: SnapshotStore,
+  session: Pick<OpenSession, 'sessionId' | 'stream'>,
+  options: RecoverSessionsOptions = {},
+): Promise<RecoveredSession> {
+  const then = checkThen(options);
   const clock = options.clock ?? systemClock;
   const store = snapshots.store;
-  const out: RecoveredSession[] = [];
-  for (const session of await store.openSessions()) {
-    if (session.private) continue;
-    const started = performance.now();
-    const state = await snapshots.load(session.stream);
-    const recoveryMs = performance.now() - started;
-    const event: EventOfType<'session.recovered'> = {
-      session_id: session.sessionId,
-      timestamp: toIsoMicros(clock()),
-      type: 'session.recovered',
-      data: {
-        recovered_from: {
-          ...(state.snapshotId === null ? {} : { snapshot_id: state.snapshotId }),
-          position: Number(state.snapshotPosition),
-          version: Number(state.snapshotVersion),
-        },
-        events_replayed: state.eventsReplayed,
-        reason: state.rejected.length > 0 ? 'corrupt_snapshot' : 'unclean_shutdown',
-        outcome: then === 'close' ? 'closed' : 'resumed',
-        recovery_time_ms: recoveryMs,
+  const started = performance.now();
+  const state = await snapshots.load(session.stream);
+  const recoveryMs = performance.now() - started;
+  const event: EventOfType<'session.recovered'> = {
+    session_id: session.sessionId,
+    timestamp: toIsoMicros(clock()),
+    type: 'session.recovered',
+    data: {
+      recovered_from: {
+        ...(state.snapshotId === null ? {} : { snapshot_id: state.snapshotId }),
+        position: Number(state.snapshotPosition),
+        version: Number(state.snapshotVersion),
       },
-    };
-    const appended = await store.appendToStream(session.stream, [event], {
-      expectedVersion: state.version,
-    });
-    const snapshot =
-      options.snapshot === false
-        ? undefined
-        : await snapshots.create(session.stream, {
-            reason: then === 'close' ? 'session_end' : 'manual',
-            kind: 'full',
-          });
-    out.push({
-      sessionId: session.sessionId,
-      stream: session.stream,
-      state,
-      hash: stateHash(state.states),
-      snapshotId: state.snapshotId,
-      eventsReplayed: state.eventsReplayed,
-      rejected: state.rejected,
+      events_replayed: state.eventsReplayed,
+      reason: state.rejected.length > 0 ? 'corrupt_snapshot' : 'unclean_shutdown',
       outcome: then === 'close' ? 'closed' : 'resumed',
-      recoveredPosition: appended.positions[0]!,
-      recoveryMs,
-      snapshot,
-    });
-  }
-  return out;
+      recovery_time_ms: recoveryMs,
+    },
+  };
+  const appended = await store.appendToStream(session.stream, [event], {
+    expectedVersion: state.version,
+  });
+  const snapshot =
+    options.snapshot === false
+      ? undefined
+      : await snapshots.create(session.stream, {
+          reason: then === 'close' ? 'session_end' : 'manual',
+          kind: 'full',
+        });
+  return {
+    sessionId: session.sessionId,
+    stream: session.stream,
+    state,
+    hash: stateHash(state.states),
+    snapshotId: state.snapshotId,
+    eventsReplayed: state.eventsReplayed,
+    rejected: state.rejected,
+    outcome: then === 'close' ? 'closed' : 'resumed',
+    recoveredPosition: appended.positions[0]!,
+    recoveryMs,
+    snapshot,
+  };
 }

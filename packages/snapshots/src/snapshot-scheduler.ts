@@ -24,8 +24,12 @@ export interface SnapshotSchedulerOptions {
   readonly everyEvents?: number;
   /** A snapshot of a stream with new events at least this often. Default {@link DEFAULT_SNAPSHOT_EVERY_MS}. */
   readonly everyMs?: number;
-  /** Retention of every stream this often (and of a stream after each of its full snapshots). Default 10 minutes. */
-  readonly pruneEveryMs?: number;
+  /**
+   * Retention of every stream this often (and of a stream after each of its full
+   * snapshots). Default 10 minutes; `false` leaves retention to the caller (a stream is
+   * still pruned after each of its full snapshots).
+   */
+  readonly pruneEveryMs?: number | false;
   /** Called with each snapshot written. */
   readonly onSnapshot?: (snapshot: CreatedSnapshot) => void;
   /** Called with each retention run that deleted something. */
@@ -74,7 +78,10 @@ export function startSnapshotScheduler(
     DEFAULT_SNAPSHOT_EVERY_EVENTS,
   );
   const everyMs = positive('options.everyMs', options.everyMs, DEFAULT_SNAPSHOT_EVERY_MS);
-  const pruneEveryMs = positive('options.pruneEveryMs', options.pruneEveryMs, 600_000);
+  const pruneEveryMs =
+    options.pruneEveryMs === false
+      ? false
+      : positive('options.pruneEveryMs', options.pruneEveryMs, 600_000);
   const counts = new Map<string, StreamCount>();
   let chain: Promise<void> = Promise.resolve();
   let stopped = false;
@@ -168,8 +175,9 @@ export function startSnapshotScheduler(
     Math.max(10, Math.min(everyMs, 1000)),
   );
   tick.unref();
-  const pruneTick = setInterval(() => prune(undefined), pruneEveryMs);
-  pruneTick.unref();
+  const pruneTick =
+    pruneEveryMs === false ? undefined : setInterval(() => prune(undefined), pruneEveryMs);
+  pruneTick?.unref();
 
   return {
     async flush() {

@@ -43,6 +43,13 @@ export interface SnapshotStoreOptions {
   readonly fullEvery?: number;
   /** Full snapshots kept per stream by {@link SnapshotStore.prune}, with their deltas. Default 3. */
   readonly keepFull?: number;
+  /**
+   * Besides those, {@link SnapshotStore.prune} keeps the newest full snapshot of each span
+   * of this many stream versions, so a point-in-time read far back folds at most about
+   * that many events; `false` keeps none of them. Default 50 000 (about 20 snapshots of
+   * a few KB per million events).
+   */
+  readonly keepOnePer?: number | false;
   /** See {@link SnapshotUpcasters}. */
   readonly upcasters?: SnapshotUpcasters;
   /**
@@ -92,6 +99,8 @@ export interface CreatedSnapshot {
   readonly eventsSinceLast: number;
   /** Position of its `state.snapshot_created` event. */
   readonly markerPosition: bigint;
+  /** Milliseconds from the start of the fold to the commit of the snapshot. */
+  readonly durationMs: number;
 }
 
 /** A stream's state, rebuilt from a snapshot (or from nothing) and the events after it. */
@@ -163,7 +172,8 @@ export interface SnapshotStore {
   verify(): Promise<VerifyReport>;
   /**
    * Retention: keeps the last `keepFull` full snapshots of each stream (or of `stream`)
-   * and the deltas based on them, never the snapshot a load would use now, nor the
+   * and the deltas based on them, the newest full snapshot of each span of `keepOnePer`
+   * versions, never the snapshot a load would use now, nor the
    * newest of all; deletes the rest in one commit.
    */
   prune(stream?: string): Promise<PruneReport>;
@@ -261,6 +271,7 @@ class SnapshotStoreImpl implements SnapshotStore {
   readonly #names: string[];
   readonly #fullEvery: number;
   readonly #keepFull: number;
+  readonly #keepOnePer: bigint;
   readonly #upcasters: SnapshotUpcasters;
   readonly #markerStream: string;
   readonly #clock: () => number;
@@ -287,6 +298,10 @@ class SnapshotStoreImpl implements SnapshotStore {
     }
     this.#fullEvery = positiveInteger('options.fullEvery', options.fullEvery, 4);
     this.#keepFull = positiveInteger('options.keepFull', options.keepFull, 3);
+    this.#keepOnePer =
+      options.keepOnePer === false
+        ? 0n
+        : BigInt(positiveInteger('options.keepOnePer', options.keepOnePer, 50_000));
     this.#upcasters = options.upcasters ?? {};
     this.#markerStream = options.markerStream ?? SYSTEM_STREAM;
     this.#clock = options.clock ?? systemClock;
@@ -693,6 +708,7 @@ class SnapshotStoreImpl implements SnapshotStore {
     stream: string,
     options: { readonly reason?: SnapshotReason; readonly kind?: 'full' | 'incremental' },
   ): Promise<CreatedSnapshot> {
+    const started = performance.now();
     const reason = options.reason ?? 'manual';
     if (!['periodic', 'session_end', 'migration', 'manual'].includes(reason)) {
       throw invalidArgument('options.reason', `unknown reason "${String(reason)}"`);
@@ -804,6 +820,7 @@ class SnapshotStoreImpl implements SnapshotStore {
       checksum: encoded.checksum,
       eventsSinceLast,
       markerPosition: result.appends[0]!.positions[0]!,
+      durationMs: performance.now() - started,
     };
   }
 
@@ -866,6 +883,17 @@ class SnapshotStoreImpl implements SnapshotStore {
       const keep = new Set<number>();
       for (const info of infos.filter((i) => i.kind === 'full').slice(0, this.#keepFull))
         keep.add(info.id);
+      if (this.#keepOnePer > 0n) {
+        // Newest first: the first full snapshot seen in a span is its newest.
+        const spans = new Set<bigint>();
+        for (const info of infos) {
+          if (info.kind !== 'full') continue;
+          const span = info.streamVersion / this.#keepOnePer;
+          if (spans.has(span)) continue;
+          spans.add(span);
+          keep.add(info.id);
+        }
+      }
       for (const info of infos) {
         if (
           info.kind === 'incremental' &&

@@ -360,6 +360,39 @@ describe('snapshots over SQLite', () => {
     expect(stateHash(loaded.states)).toBe(await replayHash(store, b.stream, PROJECTIONS));
   });
 
+  it('keeps the newest full snapshot of each span of versions, for point-in-time reads far back', async () => {
+    const b = await session('20250817T194800Z_007', 2);
+    const snapshots = createSnapshotStore(store, { fullEvery: 1, keepFull: 1, keepOnePer: 20 });
+    const created: CreatedSnapshot[] = [];
+    for (let i = 0; i < 10; i++) {
+      await store.appendToStream(b.stream, b.frames(3));
+      created.push(await snapshots.create(b.stream));
+    }
+    // Newest first, one per span of 20 versions (the newest of each), and the last one.
+    const kept = new Map<bigint, number>();
+    for (const c of [...created].reverse()) {
+      const span = c.streamVersion / 20n;
+      if (!kept.has(span)) kept.set(span, c.id);
+    }
+    expect(kept.size).toBeGreaterThanOrEqual(3);
+    const report = await snapshots.prune();
+    const keptIds = new Set(kept.values());
+    expect([...report.deleted].sort((x, y) => x - y)).toEqual(
+      created.map((c) => c.id).filter((id) => !keptIds.has(id)),
+    );
+    // A point far back starts from the snapshot of its span.
+    const oldest = created.find((c) => keptIds.has(c.id))!;
+    const at = await snapshots.stateAt(b.stream, { version: oldest.streamVersion + 2n });
+    expect(at.snapshotId).toBe(oldest.id);
+    expect(at.eventsReplayed).toBe(2);
+    expect(stateHash(at.states)).toBe(
+      await replayHash(store, b.stream, PROJECTIONS, (r) => r.version <= oldest.streamVersion + 2n),
+    );
+    // `keepOnePer: false`: only the last full snapshot is left.
+    const none = await createSnapshotStore(store, { keepFull: 1, keepOnePer: false }).prune();
+    expect(none.kept).toBe(1);
+  });
+
   it('answers point-in-time reads by position, version, frame and timestamp, through the store', async () => {
     const b = await session('20250817T194800Z_007', 30);
     const snapshots = createSnapshotStore(store, { fullEvery: 2 });
