@@ -14,7 +14,11 @@ const dir = mkdtempSync(join(tmpdir(), 'wfstated-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function config(argv: string[], env: Record<string, string> = {}): DaemonConfig {
-  const resolved = resolveDaemonConfig({ argv, env: { HOME: '/home/ada', ...env }, cwd: '/home/ada/projects' });
+  const resolved = resolveDaemonConfig({
+    argv,
+    env: { HOME: '/home/ada', ...env },
+    cwd: '/home/ada/projects',
+  });
   if (resolved.help) throw new Error('help');
   return resolved.config;
 }

@@ -37,6 +37,12 @@ export {
   type SessionRecovery,
 } from './session-recovery.js';
 export {
+  DEFAULT_SNAPSHOT_RETENTION_MS,
+  DaemonSnapshots,
+  type DaemonSnapshotsOptions,
+  type SnapshotCounts,
+} from './daemon-snapshots.js';
+export {
   MAX_BATCH_EVENTS,
   SessionService,
   parseStatePoint,
@@ -80,6 +86,7 @@ export {
   type StopReport,
 } from './start-daemon.js';
 export { EXIT_CODES, runDaemonCli, type DaemonCliIo } from './run-daemon-cli.js';
+export { DAEMON_NODE_FLAGS, missingNodeFlags } from './node-flags.js';
 export { openApiDocument } from './openapi-document.js';
 export {
   DAEMON_METRIC_NAMES,

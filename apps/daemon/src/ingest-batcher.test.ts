@@ -1,5 +1,9 @@
 import { sessionStream } from '@wirthforge/events';
-import { createEventStore, isIdempotencyConflictError } from '@wirthforge/eventstore';
+import {
+  createEventStore,
+  isConcurrencyError,
+  isIdempotencyConflictError,
+} from '@wirthforge/eventstore';
 import { createMemoryStorage } from '@wirthforge/storage';
 import { describe, expect, it } from 'vitest';
 import { IngestBatcher } from './ingest-batcher.js';
@@ -30,7 +34,7 @@ describe('IngestBatcher', () => {
       commits++;
       return commitBatch(appends, options);
     };
-    const batcher = new IngestBatcher(store);
+    const batcher = new IngestBatcher(store, { maxGroupsInFlight: 1 });
     const requests = [
       [sessionA, [heartbeat(sessionA, 1), heartbeat(sessionA, 2)]],
       [sessionB, [heartbeat(sessionB, 3)]],
@@ -83,6 +87,72 @@ describe('IngestBatcher', () => {
     ]);
     expect(isIdempotencyConflictError((settled[2] as PromiseRejectedResult).reason)).toBe(true);
     expect((await store.readAll().toArray()).length).toBe(4);
+    await store.close();
+  });
+
+  it('sends a group while another is in flight, chained on the version the earlier one leads to', async () => {
+    const store = createEventStore({ storage: createMemoryStorage() });
+    const sent: (bigint | string | undefined)[][] = [];
+    const commitBatch = store.commitBatch.bind(store);
+    store.commitBatch = (appends, options) => {
+      sent.push(appends.map((a) => a.expectedVersion));
+      return commitBatch(appends, options);
+    };
+    const batcher = new IngestBatcher(store);
+    const prepare = (n: number) =>
+      store.prepareAppend(sessionStream(sessionA), [heartbeat(sessionA, n)] as never);
+    // The first commit of a stream tells its version; the next ones chain on it.
+    await batcher.submit(prepare(1));
+    const results = await Promise.all([2, 3, 4].map((n) => batcher.submit(prepare(n))));
+    // 2 goes alone (nothing in flight: any version), 3 and 4 on top of the one before.
+    expect(sent).toEqual([[undefined], [undefined], [2n], [3n]]);
+    expect(results.map((r) => r.positions.map(Number))).toEqual([[2], [3], [4]]);
+    expect(results.map((r) => Number(r.nextExpectedVersion))).toEqual([2, 3, 4]);
+    await store.close();
+  });
+
+  it('a refused group and the groups chained on it are retried in order: no request overtakes an earlier one', async () => {
+    const store = createEventStore({ storage: createMemoryStorage() });
+    const refusals: string[] = [];
+    const commitBatch = store.commitBatch.bind(store);
+    store.commitBatch = (appends, options) =>
+      commitBatch(appends, options).catch((error: unknown) => {
+        refusals.push(isConcurrencyError(error) ? 'version' : 'conflict');
+        throw error;
+      });
+    const batcher = new IngestBatcher(store, { maxGroupsInFlight: 2, maxEventsPerCommit: 2 });
+    await batcher.submit(
+      store.prepareAppend(sessionStream(sessionA), [heartbeat(sessionA, 1, 'x1')] as never),
+    );
+    const submit = (n: number, eventId?: string, fps?: number) =>
+      batcher.submit(
+        store.prepareAppend(sessionStream(sessionA), [
+          heartbeat(sessionA, n, eventId, fps),
+        ] as never),
+      );
+    // 2 and 3 go at once; 4 and the conflict wait and go together, refused; 5 is chained on them.
+    const settled = await Promise.allSettled([
+      submit(2),
+      submit(3),
+      submit(4),
+      submit(1, 'x1', 30),
+      submit(5),
+    ]);
+    expect(settled.map((s) => s.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+    ]);
+    expect(isIdempotencyConflictError((settled[3] as PromiseRejectedResult).reason)).toBe(true);
+    // The group of 4 and the conflict, then 5 chained on it (nothing of it written), then the conflict alone.
+    expect(refusals).toEqual(['conflict', 'version', 'conflict']);
+    const stored = await store.readAll().toArray();
+    const seconds = stored.map((r) => (r.event as { timestamp: string }).timestamp.slice(17, 19));
+    expect(seconds).toEqual(['01', '02', '03', '04', '05']);
+    // Later requests go on normally.
+    expect((await submit(6)).positions.map(Number)).toEqual([6]);
     await store.close();
   });
 });

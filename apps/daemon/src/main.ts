@@ -1,5 +1,13 @@
-#!/usr/bin/env node
-import { runDaemonCli } from './run-daemon-cli.js';
+#!/usr/bin/env -S node --max-semi-space-size=2 --max-old-space-size=1024
+import { setFlagsFromString } from 'node:v8';
+import { missingNodeFlags } from './node-flags.js';
+
+// Started as `node main.js` (not through the shebang): the flags still size the heaps of
+// the storage's worker threads, which start later. Before anything else is loaded.
+for (const flag of missingNodeFlags(process.execArgv, process.env.NODE_OPTIONS)) {
+  setFlagsFromString(flag);
+}
+const { runDaemonCli } = await import('./run-daemon-cli.js');
 
 runDaemonCli({
   argv: process.argv.slice(2),

@@ -34,6 +34,9 @@ describe('openapi.json', () => {
         '/v1/analytics/trends',
         '/v1/analytics/usage',
         '/v1/analytics/levels',
+        '/v1/admin/append',
+        '/v1/admin/snapshots',
+        '/v1/admin/snapshots/prune',
       ].sort(),
     );
     expect(document.paths['/v1/sessions/{id}/events']?.post?.requestBody).toBeDefined();

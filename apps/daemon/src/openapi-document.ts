@@ -1,9 +1,11 @@
 import { createEventStore } from '@wirthforge/eventstore';
 import { AnalyticsQueries } from '@wirthforge/metrics';
+import { createSnapshotStore } from '@wirthforge/snapshots';
 import { createMemoryStorage } from '@wirthforge/storage';
 import pino from 'pino';
 import { DEFAULT_BODY_LIMIT_BYTES } from './daemon-config.js';
 import { createHttpServer } from './http-server.js';
+import { maintenanceRoutes } from './maintenance-routes.js';
 import { metricsRoutes } from './metrics-routes.js';
 import { SessionService } from './session-service.js';
 import { DAEMON_VERSION } from './start-daemon.js';
@@ -33,6 +35,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
         queries: new AnalyticsQueries(undefined as never),
         store,
       }),
+      maintenanceRoutes({ snapshots: createSnapshotStore(store) }),
     ],
   });
   try {

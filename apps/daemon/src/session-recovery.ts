@@ -19,9 +19,10 @@ export interface RecoveredSession {
 }
 
 /**
- * How the daemon recovers, at start, the sessions that did not end cleanly (the seam for
- * `@wirthforge/snapshots`, whose recovery loads the newest valid snapshot and replays
- * only the tail). The daemon calls `recover` once per open session, before it is ready.
+ * How the daemon recovers, at start, the sessions that did not end cleanly. The daemon
+ * calls `recover` once per open session, before it is ready. By default it recovers from
+ * snapshots (`DaemonSnapshots.recovery()`: the newest valid snapshot plus the events
+ * after it); {@link replayRecovery} folds every event instead.
  */
 export interface SessionRecovery {
   /** A name for the logs, e.g. `replay` or `snapshots`. */
@@ -33,12 +34,11 @@ export interface SessionRecovery {
 export type MicrosClock = () => number;
 
 /**
- * Recovery by full replay, with what `@wirthforge/eventstore` offers today: the
- * session's energy state and summary are rebuilt from its first event
- * (`aggregateStream`), proving its events can be read and folded, then a
- * `session.recovered` event (`reason: unclean_shutdown`, `outcome: closed`,
- * `recovered_from` position and version 0) closes the session, so its row turns
- * `recovered`. Replace it with a snapshot-based {@link SessionRecovery} to replay less.
+ * Recovery by full replay, without snapshots: the session's energy state and summary
+ * are rebuilt from its first event (`aggregateStream`), proving its events can be read
+ * and folded, then a `session.recovered` event (`reason: unclean_shutdown`, `outcome:
+ * closed`, `recovered_from` position and version 0) closes the session, so its row
+ * turns `recovered`. The daemon's default recovers from snapshots and replays less.
  */
 export function replayRecovery(clock: MicrosClock = () => Date.now() * 1000): SessionRecovery {
   return {

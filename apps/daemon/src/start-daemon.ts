@@ -2,6 +2,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEventStore, type EventStore } from '@wirthforge/eventstore';
 import { isStorageError } from '@wirthforge/storage';
+import { openArchive } from '@wirthforge/archive';
 import { openSqliteStorage, type SqliteStorage } from '@wirthforge/storage-sqlite';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -14,8 +15,12 @@ import { createDaemonMetrics } from './daemon-metrics.js';
 import { DaemonError } from './errors.js';
 import { createHttpServer, type DaemonLifecycle, type DaemonPlugin } from './http-server.js';
 import { metricsRoutes } from './metrics-routes.js';
+import { archiveJobs } from './archive-job.js';
 import { Scheduler, type JobRun, type ScheduledJob } from './scheduler.js';
-import { replayRecovery, type RecoveredSession, type SessionRecovery } from './session-recovery.js';
+import { syncJobs } from './sync-job.js';
+import { DaemonSnapshots, type DaemonSnapshotsOptions } from './daemon-snapshots.js';
+import { maintenanceRoutes } from './maintenance-routes.js';
+import type { RecoveredSession, SessionRecovery } from './session-recovery.js';
 import { SessionService, type IngestObserver } from './session-service.js';
 import type { SimulatedFeed } from './simulated-feed.js';
 import { WS_CLOSE_GOING_AWAY } from './stream-route.js';
@@ -38,8 +43,10 @@ export const DEFAULT_JOB_INTERVALS = {
 export interface StartDaemonOptions {
   /** Default: pino to stdout at the config's level. */
   readonly logger?: Logger;
-  /** Recovery of sessions that did not end cleanly (default {@link replayRecovery}; snapshots plug in here). */
+  /** Recovery of sessions that did not end cleanly (default: from snapshots, see {@link DaemonSnapshots}). */
   readonly recovery?: SessionRecovery;
+  /** Snapshot triggers and retention (defaults of `@wirthforge/snapshots`: 10 000 events, 60 s). */
+  readonly snapshots?: Pick<DaemonSnapshotsOptions, 'everyEvents' | 'everyMs' | 'retentionMs'>;
   /** Routes of other packages (`/metrics`, `/v1/analytics/*`). */
   readonly plugins?: readonly DaemonPlugin[];
   /** More maintenance jobs (snapshots, sealing, archival, retention), run beside the built-in ones. */
@@ -75,6 +82,8 @@ export interface Daemon {
   readonly metrics: StoreMetrics;
   readonly server: FastifyInstance;
   readonly scheduler: Scheduler;
+  /** Snapshots: recovery at start, triggers, retention, final snapshots at stop. */
+  readonly snapshots: DaemonSnapshots;
   readonly logger: Logger;
   /** Sessions recovered at start. */
   readonly recovered: readonly RecoveredSession[];
@@ -120,7 +129,12 @@ export async function startDaemon(
   const databasePath = join(config.dataDir, DATABASE_FILE);
   let rawStorage: SqliteStorage;
   try {
-    rawStorage = await openSqliteStorage({ path: databasePath, synchronous: config.sync });
+    rawStorage = await openSqliteStorage({
+      path: databasePath,
+      synchronous: config.sync,
+      // Reads of archived sessions go to the archive partitions.
+      coldSegments: openArchive({ databasePath }).coldSegments,
+    });
   } catch (error) {
     if (isStorageError(error) && error.code === 'locked') {
       throw new DaemonError(
@@ -163,7 +177,16 @@ export async function startDaemon(
     'integrity quick check passed',
   );
 
-  const store = createEventStore({ storage });
+  const store = createEventStore({
+    storage,
+    projections: {
+      onCheckpointRejected: (rejection) =>
+        logger.warn(
+          rejection,
+          'a projection checkpoint was refused: its state is folded from the first event',
+        ),
+    },
+  });
   let simulation: SimulatedFeed | undefined;
   const onIngest = options.onIngest;
   const service = new SessionService({
@@ -185,7 +208,16 @@ export async function startDaemon(
     if (simulation?.sessionId === sessionId && simulation.record(events)) return;
     await service.appendDerived(sessionId, events);
   });
-  const recovery = options.recovery ?? replayRecovery();
+  const onJobRun = options.onJobRun;
+  const snapshots = new DaemonSnapshots(store, {
+    logger,
+    ...options.snapshots,
+    onRun: (run) => {
+      daemonMetrics.onJobRun(run);
+      onJobRun?.(run);
+    },
+  });
+  const recovery = options.recovery ?? snapshots.recovery();
   const recovered: RecoveredSession[] = [];
   try {
     for (const open of await store.openSessions()) {
@@ -228,6 +260,7 @@ export async function startDaemon(
         queries: new AnalyticsQueries(storage.db),
         store,
       }),
+      maintenanceRoutes({ snapshots: snapshots.snapshots }),
       ...(options.plugins ?? []),
     ],
   });
@@ -254,7 +287,6 @@ export async function startDaemon(
   );
   renameSync(`${infoFile}.tmp`, infoFile);
 
-  const onJobRun = options.onJobRun;
   const scheduler = new Scheduler({
     logger,
     onRun: (run) => {
@@ -292,8 +324,12 @@ export async function startDaemon(
       'PRAGMA optimize is not scheduled: @wirthforge/storage-sqlite offers no optimize() on its writer yet',
     );
   }
+  scheduler.add(snapshots.retentionJob());
   for (const job of options.jobs ?? []) scheduler.add(job);
+  for (const job of syncJobs({ store, db: storage.db, logger })) scheduler.add(job);
+  for (const job of archiveJobs({ databasePath, logger })) scheduler.add(job);
   scheduler.start();
+  snapshots.start();
 
   try {
     // Loaded only when asked: the simulator costs memory a daemon without it does not need.
@@ -304,6 +340,7 @@ export async function startDaemon(
       : undefined;
   } catch (error) {
     await scheduler.stop();
+    await snapshots.stop();
     await server.close();
     await daemonMetrics.close();
     await store.close();
@@ -339,6 +376,13 @@ export async function startDaemon(
           logger.error({ err: error, session: open.sessionId }, 'could not end a session at stop');
         }
       }
+      // The session_end snapshots of the sessions just ended: the final snapshots.
+      try {
+        const counts = await snapshots.stop();
+        logger.info(counts, 'snapshots written');
+      } catch (error) {
+        logger.error({ err: error }, 'final snapshots failed');
+      }
       if (options.onStop !== undefined) await options.onStop(store);
       try {
         await daemonMetrics.close();
@@ -368,6 +412,7 @@ export async function startDaemon(
     metrics: daemonMetrics.store,
     server,
     scheduler,
+    snapshots,
     logger,
     recovered,
     simulation,

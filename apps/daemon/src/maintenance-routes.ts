@@ -1,0 +1,217 @@
+/**
+ * Writes that `wfstate` sends through a running daemon instead of taking the writer lock
+ * itself: appending an import to a stream at an exact version, creating and pruning
+ * snapshots. The daemon holds the only writer, so these go through its store (and its
+ * instrumented storage) like every other commit.
+ */
+import type { AppendableEvent } from '@wirthforge/eventstore';
+import type { CreatedSnapshot, SnapshotStore } from '@wirthforge/snapshots';
+
+import * as schemas from './api-schemas.js';
+import { DaemonError } from './errors.js';
+import type { DaemonPlugin } from './http-server.js';
+import { MAX_BATCH_EVENTS, mapStoreError } from './session-service.js';
+
+const StreamName = { type: 'string', minLength: 1, maxLength: 200 } as const;
+
+const AppendBodySchema = {
+  type: 'object',
+  required: ['stream', 'expectedVersion', 'events'],
+  additionalProperties: false,
+  properties: {
+    stream: StreamName,
+    expectedVersion: {
+      anyOf: [
+        { type: 'integer', minimum: 0 },
+        { type: 'string', enum: ['any'] },
+      ],
+    },
+    events: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_BATCH_EVENTS,
+      items: { type: 'object' },
+    },
+  },
+} as const;
+
+const AppendResponseSchema = {
+  type: 'object',
+  properties: {
+    stream: { type: 'string' },
+    positions: { type: 'array', items: { type: 'integer' } },
+    lastPosition: { type: 'integer' },
+    nextExpectedVersion: { type: 'integer' },
+  },
+} as const;
+
+const CreateSnapshotsBodySchema = {
+  type: 'object',
+  required: ['streams'],
+  additionalProperties: false,
+  properties: {
+    streams: { type: 'array', minItems: 1, maxItems: 10_000, items: StreamName },
+    kind: { type: 'string', enum: ['full', 'incremental'] },
+  },
+} as const;
+
+const SnapshotSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'integer' },
+    stream: { type: 'string' },
+    kind: { type: 'string' },
+    baseId: { type: ['integer', 'null'] },
+    reason: { type: 'string' },
+    streamVersion: { type: 'integer' },
+    position: { type: 'integer' },
+    sizeBytes: { type: 'integer' },
+    rawBytes: { type: 'integer' },
+    checksum: { type: 'integer' },
+    eventsSinceLast: { type: 'integer' },
+    markerPosition: { type: 'integer' },
+  },
+} as const;
+
+const PruneBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { stream: StreamName },
+} as const;
+
+const PruneResponseSchema = {
+  type: 'object',
+  properties: {
+    deleted: { type: 'array', items: { type: 'integer' } },
+    kept: { type: 'integer' },
+  },
+} as const;
+
+function snapshotJson(s: CreatedSnapshot): Record<string, unknown> {
+  return {
+    id: s.id,
+    stream: s.stream,
+    kind: s.kind,
+    baseId: s.baseId,
+    reason: s.reason,
+    streamVersion: Number(s.streamVersion),
+    position: Number(s.position),
+    sizeBytes: s.sizeBytes,
+    rawBytes: s.rawBytes,
+    checksum: s.checksum,
+    eventsSinceLast: s.eventsSinceLast,
+    markerPosition: Number(s.markerPosition),
+  };
+}
+
+/** Options of {@link maintenanceRoutes}. */
+export interface MaintenanceRoutesOptions {
+  /** The daemon's snapshot store (the one its scheduler writes with: ids stay in order). */
+  readonly snapshots: SnapshotStore;
+}
+
+/**
+ * `POST /v1/admin/append` (events at an exact stream version, or `any`: what
+ * `wfstate import` writes), `POST /v1/admin/snapshots` (a manual snapshot of each
+ * stream) and `POST /v1/admin/snapshots/prune` (retention), in the authenticated scope.
+ */
+export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlugin {
+  const { snapshots } = options;
+  return (app, context) => {
+    const { store } = context;
+    const requireReady = (): void => {
+      const state = context.lifecycle();
+      if (state.stopping) throw new DaemonError('stopping', 'the daemon is stopping');
+      if (!state.ready) throw new DaemonError('not_ready', 'the daemon is starting; retry shortly');
+    };
+
+    app.post(
+      '/v1/admin/append',
+      {
+        schema: {
+          summary:
+            'Append validated events to any stream at an exact expected version (wfstate import)',
+          tags: ['admin'],
+          body: AppendBodySchema,
+          response: { 200: AppendResponseSchema, ...schemas.errorResponses },
+        },
+      },
+      async (request) => {
+        requireReady();
+        const body = request.body as {
+          stream: string;
+          expectedVersion: number | 'any';
+          events: AppendableEvent[];
+        };
+        try {
+          const result = await store.appendToStream(body.stream, body.events, {
+            expectedVersion: body.expectedVersion === 'any' ? 'any' : BigInt(body.expectedVersion),
+          });
+          return {
+            stream: body.stream,
+            positions: result.positions.map(Number),
+            lastPosition: Number(result.lastPosition),
+            nextExpectedVersion: Number(result.nextExpectedVersion),
+          };
+        } catch (error) {
+          throw mapStoreError(error, body.stream);
+        }
+      },
+    );
+
+    app.post(
+      '/v1/admin/snapshots',
+      {
+        schema: {
+          summary: 'A manual snapshot of each stream (full, or by the store’s full/delta rule)',
+          tags: ['admin'],
+          body: CreateSnapshotsBodySchema,
+          response: {
+            200: {
+              type: 'object',
+              properties: { snapshots: { type: 'array', items: SnapshotSchema } },
+            },
+            ...schemas.errorResponses,
+          },
+        },
+      },
+      async (request) => {
+        requireReady();
+        const body = request.body as { streams: string[]; kind?: 'full' | 'incremental' };
+        const created: Record<string, unknown>[] = [];
+        for (const stream of body.streams) {
+          if ((await store.streamVersion(stream)) === 0n) {
+            throw new DaemonError('not_found', `no stream ${stream} (it has no events)`);
+          }
+          created.push(
+            snapshotJson(
+              await snapshots.create(stream, {
+                reason: 'manual',
+                ...(body.kind === undefined ? {} : { kind: body.kind }),
+              }),
+            ),
+          );
+        }
+        return { snapshots: created };
+      },
+    );
+
+    app.post(
+      '/v1/admin/snapshots/prune',
+      {
+        schema: {
+          summary: 'Retention of snapshots: keep the last full ones per stream and their deltas',
+          tags: ['admin'],
+          body: PruneBodySchema,
+          response: { 200: PruneResponseSchema, ...schemas.errorResponses },
+        },
+      },
+      async (request) => {
+        requireReady();
+        const body = (request.body ?? {}) as { stream?: string };
+        const report = await snapshots.prune(body.stream);
+        return { deleted: [...report.deleted], kept: report.kept };
+      },
+    );
+  };
+}
