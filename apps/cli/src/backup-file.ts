@@ -1,11 +1,12 @@
 /**
  * Compressed, verified backups of a database file, and their restore.
  *
- * A backup is storage-sqlite's online backup (`VACUUM INTO` on a read-only connection:
- * one consistent snapshot while the daemon writes, verified before it is published),
- * gzip-compressed into the destination, then read back and compared by SHA-256.
+ * The copy itself is storage-sqlite's online backup (`VACUUM INTO` on a read-only
+ * connection: one consistent snapshot while the daemon writes, verified before it is
+ * published). This file adds only the compression: gzip of that copy, hashed on the way
+ * in, read back and compared by SHA-256, then published whole.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   closeSync,
   createReadStream,
@@ -14,16 +15,14 @@ import {
   fsyncSync,
   openSync,
   readSync,
-  renameSync,
   statSync,
-  unlinkSync,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 
-import { backupSqliteFile } from '@wirthforge/storage-sqlite';
+import { backupSqliteDatabase } from '@wirthforge/storage-sqlite';
+
+import { publishFile, removeQuietly, temporaryBeside } from './atomic-file.js';
 
 /** What a backup wrote. */
 export interface BackupFileReport {
@@ -36,78 +35,82 @@ export interface BackupFileReport {
   /** SHA-256 of the uncompressed database copy (checked again after writing). */
   readonly sha256: string;
   readonly verified: true;
+  /** Whether the copy's check was the deep one (`integrity_check`, every segment decoded). */
+  readonly deep: boolean;
 }
 
-function fsyncPath(path: string, flags: string): void {
-  const fd = openSync(path, flags);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** Options of {@link backupToFile}. */
+export interface BackupFileOptions {
+  /**
+   * Check the copy with SQLite's `integrity_check` and decode every sealed segment
+   * (default false: `quick_check`, every hot event's checksum and every segment's
+   * checksum and header; the source's own `wfstate verify` decodes segments).
+   */
+  readonly deep?: boolean;
+  /** Called after each of the three steps: copied and checked, compressed, read back. */
+  readonly onStep?: (done: number) => void;
 }
 
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Not there.
-  }
-}
+/** Steps {@link BackupFileOptions.onStep} counts. */
+export const BACKUP_STEPS = 3;
 
-/** A pass-through stream that hashes what flows through it. */
-function hashing(hash: ReturnType<typeof createHash>): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-}
+/** Stream chunks of 1 MiB: fewer round trips through zlib's thread pool than the 16 KiB default. */
+const CHUNK = 1 << 20;
 
 /** SHA-256 of a gzip file's uncompressed contents. */
 export async function gunzipSha256(path: string): Promise<string> {
   const hash = createHash('sha256');
-  await pipeline(createReadStream(path), createGunzip(), async (source: AsyncIterable<Buffer>) => {
-    for await (const chunk of source) hash.update(chunk);
-  });
-  return hash.digest('hex');
-}
-
-/** A temporary path next to `path`, hidden, unique. */
-export function temporaryBeside(path: string, tag: string): string {
-  return join(
-    dirname(path),
-    `.${basename(path)}.${tag}-${process.pid}-${randomBytes(6).toString('hex')}`,
+  await pipeline(
+    createReadStream(path, { highWaterMark: CHUNK }),
+    createGunzip({ chunkSize: CHUNK }),
+    async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) hash.update(chunk);
+    },
   );
+  return hash.digest('hex');
 }
 
 /**
  * Backs up the database at `source` into the gzip file `destination` (replaced only when
  * the new one is complete and verified).
+ *
+ * The copy is made on this thread (`backupSqliteDatabase`): the command has nothing else
+ * to do meanwhile, and a maintenance thread would load the store's modules a second time,
+ * which costs more than the copy of a one-hour session.
  */
-export async function backupToFile(source: string, destination: string): Promise<BackupFileReport> {
+export async function backupToFile(
+  source: string,
+  destination: string,
+  options: BackupFileOptions = {},
+): Promise<BackupFileReport> {
   const raw = temporaryBeside(destination, 'db');
   const packed = temporaryBeside(destination, 'gz');
+  const deep = options.deep === true;
   try {
-    const copy = await backupSqliteFile(source, raw, { overwrite: true });
+    const copy = backupSqliteDatabase(source, raw, { overwrite: true, quick: !deep });
+    options.onStep?.(1);
     const hash = createHash('sha256');
     await pipeline(
-      createReadStream(raw),
-      hashing(hash),
-      createGzip({ level: 6 }),
+      createReadStream(raw, { highWaterMark: CHUNK }),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      },
+      createGzip({ level: 6, chunkSize: CHUNK }),
       createWriteStream(packed),
     );
     const sha256 = hash.digest('hex');
-    fsyncPath(packed, 'r+');
+    options.onStep?.(2);
     const check = await gunzipSha256(packed);
     if (check !== sha256) {
       throw new Error(
         `the compressed backup reads back differently (sha256 ${check}, expected ${sha256})`,
       );
     }
-    renameSync(packed, destination);
-    fsyncPath(dirname(destination), 'r');
+    publishFile(packed, destination);
+    options.onStep?.(3);
     return {
       path: destination,
       bytes: statSync(destination).size,
@@ -115,6 +118,7 @@ export async function backupToFile(source: string, destination: string): Promise
       headPosition: copy.headPosition,
       sha256,
       verified: true,
+      deep,
     };
   } finally {
     removeQuietly(raw);
@@ -135,12 +139,18 @@ export function isGzipFile(path: string): boolean {
 
 /** Unpacks a backup (gzip, or a plain database file) to `destination`, synced. */
 export async function unpackBackup(source: string, destination: string): Promise<void> {
+  const input = createReadStream(source, { highWaterMark: CHUNK });
   if (isGzipFile(source)) {
-    await pipeline(createReadStream(source), createGunzip(), createWriteStream(destination));
+    await pipeline(input, createGunzip({ chunkSize: CHUNK }), createWriteStream(destination));
   } else {
-    await pipeline(createReadStream(source), createWriteStream(destination));
+    await pipeline(input, createWriteStream(destination));
   }
-  fsyncPath(destination, 'r+');
+  const fd = openSync(destination, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The database file and its companions (WAL, shared memory). */

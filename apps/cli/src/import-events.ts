@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 
 import { parseIsoMicros, sessionStream, validateEvent } from '@wirthforge/events';
 import type { ValidationIssue } from '@wirthforge/events';
-import type { AppendableEvent, EventStore } from '@wirthforge/eventstore';
+import type { AppendableEvent } from '@wirthforge/eventstore';
 import type { EventStorage } from '@wirthforge/storage';
 import { parseAllDocuments } from 'yaml';
 
@@ -31,6 +31,28 @@ export interface ImportReport {
   readonly appended: number;
   readonly skipped: number;
   readonly streams: readonly { stream: string; appended: number; skipped: number }[];
+}
+
+/**
+ * Where an import goes: the reads that plan it (versions, stored events, the head) and
+ * the appends. An `EventStore` is one (the CLI holds the writer lock); so is the running
+ * daemon's API over a read-only storage ({@link daemonImportTarget}).
+ */
+export interface ImportTarget {
+  /**
+   * Events one append may carry, when each stream's events must go in one append (the
+   * daemon: its analytics add derived events to a session between two appends, which
+   * would break exact versions and idempotency). A stream with more is refused before
+   * anything is written. Without it, streams are appended in chunks.
+   */
+  readonly atomicLimit?: number;
+  readonly storage: Pick<EventStorage, 'streamVersion' | 'readStream'>;
+  headPosition(): Promise<bigint>;
+  appendToStream(
+    stream: string,
+    events: readonly AppendableEvent[],
+    options: { readonly expectedVersion: bigint | 'any' },
+  ): Promise<{ readonly positions: readonly bigint[]; readonly nextExpectedVersion: bigint }>;
 }
 
 const META_KEYS = new Set(['position', 'version', 'stream', 'redacted']);
@@ -182,7 +204,7 @@ interface Plan {
 
 /** Compares file records at versions the store holds with the stored events. */
 async function planStream(
-  storage: EventStorage,
+  storage: ImportTarget['storage'],
   stream: string,
   entries: readonly { record: ImportRecord; event: AppendableEvent }[],
 ): Promise<Plan> {
@@ -238,7 +260,7 @@ async function planStream(
 
 /** Plans every stream, then appends (in chunks, with exact expected versions). */
 export async function importRecords(
-  store: EventStore,
+  store: ImportTarget,
   format: ImportReport['format'],
   records: readonly ImportRecord[],
   onProgress?: (done: number) => void,
@@ -253,6 +275,18 @@ export async function importRecords(
   const plans: Plan[] = [];
   for (const [stream, entries] of byStream)
     plans.push(await planStream(store.storage, stream, entries));
+  const limit = store.atomicLimit;
+  const tooBig = limit === undefined ? undefined : plans.find((p) => p.append.length > limit);
+  if (tooBig !== undefined) {
+    throw new CliError(
+      'locked',
+      `${tooBig.stream} has ${tooBig.append.length} events to import, more than the running daemon takes in one request (${limit})`,
+      {
+        hint: 'stop the daemon and import again: wfstate then takes the writer lock and appends in chunks; nothing was imported',
+      },
+    );
+  }
+  const chunkSize = limit ?? 2000;
   let appended = 0;
   let skipped = 0;
   const streams: { stream: string; appended: number; skipped: number }[] = [];
@@ -261,8 +295,8 @@ export async function importRecords(
     let streamAppended = 0;
     let streamSkipped = plan.skipped;
     const head = await store.headPosition();
-    for (let i = 0; i < plan.append.length; i += 2000) {
-      const chunk = plan.append.slice(i, i + 2000);
+    for (let i = 0; i < plan.append.length; i += chunkSize) {
+      const chunk = plan.append.slice(i, i + chunkSize);
       const result = await store.appendToStream(plan.stream, chunk, { expectedVersion: expected });
       // Events whose id was stored already come back with their old position.
       const fresh = result.positions.filter((p) => p > head).length;

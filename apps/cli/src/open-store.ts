@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 
+import { openArchive } from '@wirthforge/archive';
 import { createEventStore } from '@wirthforge/eventstore';
 import type { EventStore } from '@wirthforge/eventstore';
 import { isStorageError } from '@wirthforge/storage';
@@ -11,6 +12,7 @@ import { openSqliteReadOnlyStorage, openSqliteStorage } from '@wirthforge/storag
 import type { SqliteReadOnlyStorage, SqliteStorage } from '@wirthforge/storage-sqlite';
 
 import type { CommandEnv } from './cli-runtime.js';
+import { daemonHoldingLock, daemonHoldsLock } from './daemon-api.js';
 import { CliError } from './errors.js';
 
 /** A read-only store and its storage. */
@@ -42,11 +44,14 @@ export function requireDatabase(env: CommandEnv): string {
 export function toCliError(error: unknown, path: string): unknown {
   if (!isStorageError(error)) return error;
   switch (error.code) {
-    case 'locked':
+    case 'locked': {
+      const daemon = daemonHoldingLock(path);
+      if (daemon !== undefined) return daemonHoldsLock(daemon, error);
       return new CliError('locked', error.message, {
         hint: 'this command writes and another process (the daemon, wfstated) holds the writer lock: stop it, or run the command again when it is done',
         cause: error,
       });
+    }
     case 'corrupt':
       return new CliError('check_failed', error.message, {
         hint: `run \`wfstate verify --deep --data-dir ${JSON.stringify(path)}\`, then \`wfstate restore BACKUP\` if the damage is real`,
@@ -75,14 +80,17 @@ export function toCliError(error: unknown, path: string): unknown {
 /** Opens the database read-only with an event store over it (reads, replay, aggregation). */
 export async function openReadOnly(env: CommandEnv): Promise<ReadOnlyStore> {
   const path = requireDatabase(env);
+  // Archived events are read from the data directory's archive partitions.
+  const archive = openArchive({ databasePath: path });
   let storage: SqliteReadOnlyStorage;
   try {
-    storage = await openSqliteReadOnlyStorage({ path });
+    storage = await openSqliteReadOnlyStorage({ path, coldSegments: archive.coldSegments });
   } catch (error) {
+    archive.close();
     throw toCliError(error, path);
   }
   const store = createEventStore({ storage, cache: false });
-  return { storage, store, close: () => storage.close() };
+  return { storage, store, close: () => storage.close().finally(() => archive.close()) };
 }
 
 /** Opens the database for writing: takes the writer lock (refused while the daemon runs). */
@@ -91,12 +99,14 @@ export async function openWritable(
   options: { readonly create?: boolean } = {},
 ): Promise<WritableStore> {
   const path = options.create === true ? env.dataDir.database : requireDatabase(env);
+  const archive = openArchive({ databasePath: path });
   let storage: SqliteStorage;
   try {
-    storage = await openSqliteStorage({ path });
+    storage = await openSqliteStorage({ path, coldSegments: archive.coldSegments });
   } catch (error) {
+    archive.close();
     throw toCliError(error, path);
   }
   const store = createEventStore({ storage, cache: false });
-  return { storage, store, close: () => store.close() };
+  return { storage, store, close: () => store.close().finally(() => archive.close()) };
 }

@@ -1,9 +1,9 @@
 /** Where an export goes: a file (written with backpressure, then renamed into place) or stdout. */
-import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import type { WriteStream } from 'node:fs';
 
 import type { CliOutput } from './cli-io.js';
-import { temporaryBeside } from './backup-file.js';
+import { publishFile, temporaryBeside } from './atomic-file.js';
 
 /** A buffered text sink. */
 export interface OutputSink {
@@ -37,7 +37,7 @@ export function fileSink(path: string): OutputSink {
       await new Promise<void>((resolve, reject) =>
         stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
       );
-      renameSync(temporary, path);
+      publishFile(temporary, path);
     },
     abort() {
       stream.destroy();

@@ -55,7 +55,12 @@ export function compareSessionRow(
   return out;
 }
 
-/** A `sessions` row joined with its stream's name, as SQLite returns it. */
+/**
+ * A `sessions` row joined with its stream's name, as SQLite returns it. `verify` reads
+ * the rows on the same raw connection and in the same read transaction as the head and
+ * the archive catalogue, where the repositories (Kysely, another connection) cannot go;
+ * every other reader uses storage's `SessionRepository`.
+ */
 export interface RawSessionRow {
   session_id: string;
   stream: string;

@@ -15,7 +15,11 @@ import type { ProjectionEvent } from '@wirthforge/eventstore';
 import { energyProjection, sessionSummaryProjection, sumValue } from '@wirthforge/eventstore';
 import type { EnergyProjectionState, SessionSummary } from '@wirthforge/eventstore';
 import type { SessionRecord, UserRecord } from '@wirthforge/storage';
-import { checkSqliteFileIntegrity } from '@wirthforge/storage-sqlite';
+import {
+  archivedHeadPosition,
+  checkSqliteFileIntegrity,
+  hasArchivedSegments,
+} from '@wirthforge/storage-sqlite';
 import type { IntegrityProblem } from '@wirthforge/storage-sqlite';
 
 import type { ReadOnlyStore } from './open-store.js';
@@ -99,6 +103,7 @@ interface RowSnapshot {
   readonly head: bigint;
   readonly sessions: Map<string, SessionRecord>;
   readonly users: UserRecord[];
+  readonly retired: ReadonlySet<string>;
 }
 
 /** The head, the session rows and the user rows, read in one transaction. */
@@ -118,8 +123,18 @@ function readRowSnapshot(open: ReadOnlyStore): RowSnapshot {
       sessions_count: number;
       updated_us: number;
     }[];
+    // Sessions whose archived events a retention policy deleted: their rows outlive them.
+    const retired = hasArchivedSegments(c)
+      ? (c
+          .prepare(
+            'select distinct s.name from archived_segments a join streams s on s.id = a.stream_id where a.deleted_us is not null',
+          )
+          .pluck()
+          .all() as string[])
+      : [];
     return {
-      head: BigInt(Math.max(hot ?? 0, sealed ?? 0)),
+      head: BigInt(Math.max(hot ?? 0, sealed ?? 0, archivedHeadPosition(c))),
+      retired: new Set(retired),
       sessions: new Map(sessionRows.map((r) => [r.stream, toSessionRecord(r)])),
       users: userRows.map((u) => ({
         userId: u.user_id,
@@ -268,7 +283,7 @@ export async function verifyStore(
     }
   }
   for (const [stream, row] of rows) {
-    if (!sessions.has(stream) && row.totalEvents > 0) {
+    if (!sessions.has(stream) && row.totalEvents > 0 && !snapshot.retired.has(stream)) {
       add({
         kind: 'session_totals',
         where: `session ${row.sessionId}`,

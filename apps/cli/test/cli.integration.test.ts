@@ -10,7 +10,7 @@ import { decodeEvent, encodeEvent } from '@wirthforge/events';
 import { SCHEMA_VERSION, createMigrations, eventChecksum } from '@wirthforge/storage';
 import { openConnection, openSqliteStorage, sqliteSchemaDialect } from '@wirthforge/storage-sqlite';
 import { parseAllDocuments } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 import { COMMANDS } from '../src/command-table.js';
 import {
@@ -18,33 +18,24 @@ import {
   PRIVATE_SESSION,
   PUBLIC_SESSION,
   cli,
-  copyDir,
   filesContaining,
-  recordFixture,
+  removeFixtureCopies,
+  fixtureDataDir,
   tempDir,
 } from './fixtures.js';
 
 /** Every migration this release knows, in order. */
 const MIGRATIONS = Object.keys(createMigrations(sqliteSchemaDialect)).sort();
 
-let template: { dir: string; remove: () => void };
 const cleanups: (() => void)[] = [];
-
-beforeAll(async () => {
-  template = tempDir('template');
-  await recordFixture(template.dir);
-}, 120_000);
 afterAll(() => {
-  template.remove();
+  removeFixtureCopies();
   for (const c of cleanups) c();
 });
 
 /** A private copy of the fixture data directory. */
 function dataDir(): string {
-  const t = tempDir('data');
-  cleanups.push(t.remove);
-  copyDir(template.dir, t.dir);
-  return t.dir;
+  return fixtureDataDir('data');
 }
 
 function sha(path: string): string {
@@ -86,6 +77,12 @@ describe('help and usage', () => {
       'migrate status',
       'migrate up',
       'vacuum',
+      'snapshot create',
+      'snapshot list',
+      'snapshot verify',
+      'snapshot prune',
+      'recover',
+      'metrics',
     ];
     for (const name of names) {
       const run = await cli([...name.split(' '), '--help']);
@@ -594,6 +591,7 @@ describe('backup and restore', () => {
     expect(Object.keys(backup).sort()).toEqual([
       'bytes',
       'databaseBytes',
+      'deep',
       'headPosition',
       'path',
       'sha256',

@@ -9,27 +9,26 @@ import { toIsoMicros } from '@wirthforge/events';
 import { createEventStore } from '@wirthforge/eventstore';
 import type { EventStore } from '@wirthforge/eventstore';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
-import { PUBLIC_SESSION, cli, copyDir, recordFixture, spawnCli, tempDir } from './fixtures.js';
+import {
+  PUBLIC_SESSION,
+  cli,
+  fixtureDataDir,
+  removeFixtureCopies,
+  spawnCli,
+  tempDir,
+} from './fixtures.js';
 
-let template: { dir: string; remove: () => void };
 const cleanups: (() => void)[] = [];
-
-beforeAll(async () => {
-  template = tempDir('ptemplate');
-  await recordFixture(template.dir);
-}, 120_000);
 afterAll(() => {
-  template.remove();
+  removeFixtureCopies();
   for (const c of cleanups) c();
 });
 
+/** A private copy of the fixture data directory. */
 function dataDir(): string {
-  const t = tempDir('pdata');
-  cleanups.push(t.remove);
-  copyDir(template.dir, t.dir);
-  return t.dir;
+  return fixtureDataDir('pdata');
 }
 
 const STREAM = 'session-20250817T235900Z_001';

@@ -12,6 +12,7 @@ import { createSessionId } from '@wirthforge/events';
 import { createEventStore, createRecorder } from '@wirthforge/eventstore';
 import { simulateSession } from '@wirthforge/simulator';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
+import { inject } from 'vitest';
 
 import type { CliIo } from '../src/cli-io.js';
 import { runCli } from '../src/run-cli.js';
@@ -105,6 +106,24 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
 /** A copy of a template data directory. */
 export function copyDir(from: string, to: string): void {
   cpSync(from, to, { recursive: true });
+}
+
+const copies: (() => void)[] = [];
+
+/**
+ * A private copy of the fixture data directory that `test/global-setup.ts` recorded once
+ * for the whole run; {@link removeFixtureCopies} deletes the copies.
+ */
+export function fixtureDataDir(prefix = 'data'): string {
+  const copy = tempDir(prefix);
+  copies.push(copy.remove);
+  copyDir(inject('fixtureTemplate'), copy.dir);
+  return copy.dir;
+}
+
+/** Deletes every copy {@link fixtureDataDir} made in this file (call it in `afterAll`). */
+export function removeFixtureCopies(): void {
+  for (const remove of copies.splice(0)) remove();
 }
 
 /** What a run of the CLI printed. */

@@ -9,7 +9,8 @@ import {
   openSqliteStorage,
 } from '@wirthforge/storage-sqlite';
 
-import { backupToFile, databaseFiles, temporaryBeside, unpackBackup } from '../backup-file.js';
+import { temporaryBeside } from '../atomic-file.js';
+import { BACKUP_STEPS, backupToFile, databaseFiles, unpackBackup } from '../backup-file.js';
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
@@ -20,6 +21,7 @@ import { requireDatabase, toCliError } from '../open-store.js';
 
 interface BackupOptions extends CommonOptions {
   readonly force?: boolean;
+  readonly deep?: boolean;
 }
 
 interface RestoreOptions extends CommonOptions {
@@ -34,15 +36,17 @@ export const backupCommand: CommandDefinition = {
       .common(program.command('backup'))
       .argument('<file>', 'where to write the backup (gzip-compressed SQLite database)')
       .option('-f, --force', 'replace FILE if it exists')
+      .option('--deep', "check the copy with SQLite's integrity_check and decode every segment")
       .description(
         'a consistent, compressed, verified copy of the database, safe while the daemon writes',
       )
       .addHelpText(
         'after',
         `${examples('wfstate backup ~/backups/wirthforge-$(date +%F).db.gz', 'wfstate backup state.db.gz --force --json')}
-The copy is one consistent snapshot (VACUUM INTO), checked (integrity and every event's
-checksum) before it is compressed, and read back after writing; FILE appears only when
-all of that passed.
+The copy is one consistent snapshot (VACUUM INTO), checked before it is compressed
+(SQLite's quick_check, every stored event's checksum, every segment's checksum; with
+--deep, integrity_check and every segment decoded), and read back after writing; FILE
+appears only when all of that passed.
 `,
       );
     runtime.bind<BackupOptions>(command, async (env, options, [file]) => {
@@ -55,10 +59,16 @@ all of that passed.
       }
       mkdirSync(dirname(destination), { recursive: true });
       let report;
+      const progress = env.progress('backup', BACKUP_STEPS);
       try {
-        report = await backupToFile(source, destination);
+        report = await backupToFile(source, destination, {
+          deep: options.deep === true,
+          onStep: (n) => progress.update(n),
+        });
       } catch (error) {
         throw toCliError(error, source);
+      } finally {
+        progress.stop();
       }
       return {
         json: report,

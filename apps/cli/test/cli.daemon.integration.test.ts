@@ -1,0 +1,181 @@
+/**
+ * Write commands while a real daemon (`wfstated`, started here on a free port) holds the
+ * writer lock: those its API offers go through it (import, snapshot create and prune),
+ * the others refuse with exit 4 and say to stop the daemon; reads work beside it.
+ */
+import { join } from 'node:path';
+
+import { DAEMON_INFO_FILE, TOKEN_FILE, daemonConfig, startDaemon } from '@wirthforge/daemon';
+import type { Daemon } from '@wirthforge/daemon';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { DAEMON_INFO_FILE as CLI_INFO_FILE, DAEMON_TOKEN_FILE } from '../src/daemon-api.js';
+import { PUBLIC_SESSION, cli, fixtureDataDir, removeFixtureCopies, tempDir } from './fixtures.js';
+
+const daemons: Daemon[] = [];
+const cleanups: (() => void)[] = [];
+afterAll(async () => {
+  for (const daemon of daemons) await daemon.stop('test done');
+  removeFixtureCopies();
+  for (const c of cleanups) c();
+});
+
+async function daemonOn(dataDir: string): Promise<Daemon> {
+  const daemon = await startDaemon(
+    daemonConfig({ dataDir, port: 0, sync: 'normal', logLevel: 'silent' }),
+  );
+  daemons.push(daemon);
+  return daemon;
+}
+
+async function json<T = Record<string, unknown>>(argv: readonly string[], code = 0): Promise<T> {
+  const run = await cli([...argv, '--json']);
+  expect(run.code, run.stderr).toBe(code);
+  return JSON.parse(run.stdout) as T;
+}
+
+describe('wfstate with a running daemon', () => {
+  it('reads the files the daemon writes', () => {
+    expect(CLI_INFO_FILE).toBe(DAEMON_INFO_FILE);
+    expect(DAEMON_TOKEN_FILE).toBe(TOKEN_FILE);
+  });
+
+  it('imports through the daemon, and a second import changes nothing', async () => {
+    const source = fixtureDataDir('dsource');
+    const out = tempDir('dexport');
+    cleanups.push(out.remove);
+    const file = join(out.dir, 'session.ndjson');
+    const exported = await json<{ events: number }>([
+      'export',
+      PUBLIC_SESSION,
+      '--format',
+      'ndjson',
+      '-o',
+      file,
+      '--data-dir',
+      source,
+    ]);
+    const target = tempDir('dtarget');
+    cleanups.push(target.remove);
+    const daemon = await daemonOn(target.dir);
+
+    interface I {
+      appended: number;
+      skipped: number;
+      via: string;
+    }
+    const first = await json<I>(['import', file, '--data-dir', target.dir]);
+    expect(first).toMatchObject({ via: 'daemon', appended: exported.events, skipped: 0 });
+    const second = await json<I>(['import', file, '--data-dir', target.dir]);
+    expect(second).toMatchObject({ via: 'daemon', appended: 0, skipped: exported.events });
+
+    // The daemon serves what was imported, and the store checks out.
+    const response = await fetch(`${daemon.url}/v1/sessions/${PUBLIC_SESSION}`, {
+      headers: { authorization: `Bearer ${daemon.token}` },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ended' });
+    expect(await json(['verify', '--data-dir', target.dir])).toMatchObject({ ok: true });
+    type R = { verified: boolean; stateHash: string };
+    const replayed = await json<R>([
+      'replay',
+      PUBLIC_SESSION,
+      '--verify',
+      '--data-dir',
+      target.dir,
+    ]);
+    const original = await json<R>(['replay', PUBLIC_SESSION, '--data-dir', source]);
+    expect(replayed.verified).toBe(true);
+    expect(replayed.stateHash).toBe(original.stateHash);
+  }, 120_000);
+
+  it('creates and prunes snapshots through the daemon; lists and verifies beside it', async () => {
+    const dir = fixtureDataDir('dsnap');
+    await daemonOn(dir);
+    for (let i = 0; i < 5; i++) {
+      const created = await json<{ via: string; created: { stream: string; kind: string }[] }>([
+        'snapshot',
+        'create',
+        PUBLIC_SESSION,
+        '--full',
+        '--data-dir',
+        dir,
+      ]);
+      expect(created).toMatchObject({
+        via: 'daemon',
+        created: [{ stream: `session-${PUBLIC_SESSION}`, kind: 'full' }],
+      });
+    }
+    const listed = await json<{ snapshots: unknown[] }>(['snapshot', 'list', '--data-dir', dir]);
+    expect(listed.snapshots).toHaveLength(5);
+    expect(await json(['snapshot', 'verify', '--data-dir', dir])).toMatchObject({
+      ok: true,
+      checked: 5,
+    });
+    expect((await cli(['snapshot', 'prune', '--data-dir', dir])).code).toBe(6);
+    const pruned = await json<{ via: string; deleted: number[]; kept: number }>([
+      'snapshot',
+      'prune',
+      '--yes',
+      '--data-dir',
+      dir,
+    ]);
+    expect(pruned).toMatchObject({ via: 'daemon', kept: 3 });
+    expect(pruned.deleted).toHaveLength(2);
+  }, 120_000);
+
+  it('refuses the writes its API does not offer with exit 4, naming the daemon', async () => {
+    const dir = fixtureDataDir('dlocked');
+    await daemonOn(dir);
+    for (const argv of [
+      ['purge', PUBLIC_SESSION, '--yes'],
+      ['vacuum'],
+      ['migrate', 'up'],
+      ['restore', join(dir, 'state.db'), '--yes'],
+    ]) {
+      const run = await cli([...argv, '--data-dir', dir, '--json']);
+      expect(run.code, argv.join(' ')).toBe(4);
+      const body = JSON.parse(run.stdout) as { error: { message: string; hint: string } };
+      expect(body.error.message).toContain(`pid ${process.pid}`);
+      expect(body.error.hint).toContain('stop the daemon');
+    }
+    // Nothing was removed.
+    expect(await json(['sessions', 'show', PUBLIC_SESSION, '--data-dir', dir])).toMatchObject({
+      sessionId: PUBLIC_SESSION,
+    });
+  }, 120_000);
+
+  it('leaves the sessions the daemon records alone in recover', async () => {
+    const dir = fixtureDataDir('drecover');
+    const daemon = await daemonOn(dir);
+    const started = await fetch(`${daemon.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${daemon.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'ada' }),
+    });
+    const { session } = (await started.json()) as { session: string };
+    const refused = await cli(['recover', session, '--data-dir', dir]);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain(`/v1/sessions/${session}/end`);
+    expect(await json(['recover', '--data-dir', dir])).toMatchObject({
+      recovered: [],
+      via: 'daemon',
+      active: [session],
+    });
+  }, 120_000);
+
+  it("prints the daemon's live metrics", async () => {
+    const dir = fixtureDataDir('dmetrics');
+    await daemonOn(dir);
+    const report = await json<{
+      source: string;
+      daemonPid: number;
+      samples: { name: string; value: number }[];
+    }>(['metrics', '--data-dir', dir]);
+    expect(report).toMatchObject({ source: 'daemon', daemonPid: process.pid });
+    // A series of the daemon's process, which the files alone cannot give.
+    expect(report.samples.map((s) => s.name)).toContain('nodejs_eventloop_delay_max_seconds');
+    const text = await cli(['metrics', '--prometheus', '--data-dir', dir]);
+    expect(text.stdout).toMatch(/^# TYPE wirthforge_daemon_/m);
+  }, 60_000);
+});
