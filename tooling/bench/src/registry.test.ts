@@ -29,6 +29,8 @@ describe('selectCases', () => {
       'segments-size',
       'daemon',
       'daemon-rss',
+      'archive',
+      'sync',
     ]);
   });
 });

@@ -1,4 +1,5 @@
 import type { BenchCase } from './bench-case.js';
+import { archiveCase } from './cases/archive.js';
 import { cliCase } from './cases/cli.js';
 import { daemonCase, daemonRssCase } from './cases/daemon.js';
 import { emmettCase, emmettSingleCase } from './cases/emmett-sqlite.js';
@@ -10,6 +11,7 @@ import { recorderCase } from './cases/recorder.js';
 import { snapshotsCase } from './cases/snapshots.js';
 import { segmentsCase, segmentsSizeCase } from './cases/segments.js';
 import { storageCase, storageSizeCase } from './cases/wirthforge-storage.js';
+import { syncCase } from './cases/sync.js';
 
 /**
  * Every case, in the order a round runs them. A new case is a file in `src/cases/`
@@ -33,6 +35,8 @@ export const BENCH_CASES: readonly BenchCase[] = [
   segmentsSizeCase,
   daemonCase,
   daemonRssCase,
+  archiveCase,
+  syncCase,
 ];
 
 /** The cases named in `names` (all when undefined), in registry order; unknown names throw. */

@@ -16,6 +16,7 @@ describe('daemon cases', () => {
       'daemon.storage_append_events_per_s',
       'daemon.rss_mb',
       'daemon.rss_mb_start',
+      'daemon.ingest_cpu_us_per_event',
     ]) {
       expect(run.results[name]?.samples, name).toHaveLength(1);
       expect(run.results[name]?.min, name).toBeGreaterThan(0);
