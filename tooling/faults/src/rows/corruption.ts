@@ -1,0 +1,381 @@
+import {
+  copyFileSync,
+  existsSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createEventStore, type EventStore } from '@wirthforge/eventstore';
+import { createSnapshotStore } from '@wirthforge/snapshots';
+import { type StoredEventRecord } from '@wirthforge/storage';
+import { openSqliteReadOnlyStorage, openSqliteStorage } from '@wirthforge/storage-sqlite';
+import { type FaultRow, type RowResult } from '../fault-row.js';
+import {
+  CLI_MAIN,
+  checkLog,
+  integrityProblems,
+  killChild,
+  MODULES,
+  sh,
+  sleep,
+  startChild,
+  tempDir,
+  waitForOutput,
+} from '../fault-harness.js';
+import { parseWriterOutput, WRITER_CHILD } from '../writer-child.js';
+import { sessionEvents } from './crash-daemon.js';
+
+/** A pristine data directory: a session of sealed segments, hot rows and snapshots. */
+async function buildPristine(dir: string): Promise<{ stream: string }> {
+  const storage = await openSqliteStorage({
+    path: join(dir, 'state.db'),
+    seal: { minEvents: 120, maxAgeMs: 50 },
+  });
+  const store: EventStore = createEventStore({ storage });
+  const snapshots = createSnapshotStore(store, { fullEvery: 2 });
+  const session = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
+  const events = sessionEvents(session.id, 12, 99);
+  for (let i = 0; i < events.length; i += 60) {
+    await store.appendToStream(session.stream, events.slice(i, i + 60));
+    if (i % 240 === 0) await snapshots.create(session.stream);
+    if (i === 480) await sleep(400); // the writer seals in idle turns
+  }
+  await snapshots.create(session.stream);
+  await store.close();
+  return { stream: session.stream };
+}
+
+type Injector = (db: Database.Database, dir: string) => string;
+
+function flipBlob(
+  table: 'events' | 'snapshots' | 'segments',
+  column: string,
+  mode: 'flip' | 'truncate',
+): Injector {
+  return (db) => {
+    const key = table === 'events' ? 'position' : 'id';
+    const row = db
+      .prepare(
+        `select ${key} as k, ${column} as v from ${table} order by ${key} desc limit 1 offset 1`,
+      )
+      .get() as { k: number; v: Buffer } | undefined;
+    if (row === undefined) throw new Error(`no row in ${table} to damage`);
+    const data = Buffer.from(row.v);
+    if (mode === 'flip') data[data.length >> 1] = data[data.length >> 1]! ^ 0x10;
+    const next = mode === 'flip' ? data : data.subarray(0, data.length >> 1);
+    db.prepare(`update ${table} set ${column} = ? where ${key} = ?`).run(next, row.k);
+    return `${table} ${key} ${row.k}: ${column} ${mode === 'flip' ? 'bit flipped' : `truncated to ${next.length} of ${data.length} bytes`}`;
+  };
+}
+
+/** The database-file faults (the file checkpointed, no WAL). */
+const FILE_CASES: { name: string; inject: Injector }[] = [
+  { name: 'row payload bit flip', inject: flipBlob('events', 'payload', 'flip') },
+  { name: 'row payload truncated', inject: flipBlob('events', 'payload', 'truncate') },
+  {
+    name: 'row checksum changed',
+    inject: (db) => {
+      const row = db
+        .prepare('select position from events order by position desc limit 1')
+        .get() as { position: number };
+      db.prepare('update events set checksum = checksum + 1 where position = ?').run(row.position);
+      return `events position ${row.position}: checksum changed`;
+    },
+  },
+  {
+    name: 'row timestamp changed',
+    inject: (db) => {
+      const row = db
+        .prepare('select position from events order by position desc limit 1')
+        .get() as { position: number };
+      db.prepare('update events set timestamp_us = timestamp_us + 1 where position = ?').run(
+        row.position,
+      );
+      return `events position ${row.position}: timestamp_us + 1`;
+    },
+  },
+  { name: 'snapshot bit flip', inject: flipBlob('snapshots', 'data', 'flip') },
+  { name: 'snapshot truncated', inject: flipBlob('snapshots', 'data', 'truncate') },
+  { name: 'segment bit flip', inject: flipBlob('segments', 'data', 'flip') },
+  { name: 'segment truncated', inject: flipBlob('segments', 'data', 'truncate') },
+];
+
+interface Detection {
+  readonly cli: string[];
+  readonly integrity: string[];
+  readonly snapshots: string[];
+  readonly served: string | undefined;
+}
+
+/** Every verifier on a data directory, and whether a full read serves anything. */
+async function detect(
+  dir: string,
+  pristine: ReadonlyMap<bigint, string> | undefined,
+): Promise<Detection> {
+  const path = join(dir, 'state.db');
+  const cli = sh(process.execPath, [CLI_MAIN, 'verify', '--deep', '--json', '--data-dir', dir]);
+  const cliProblems: string[] = [];
+  if (cli.status !== 0) {
+    try {
+      const report = JSON.parse(cli.stdout) as {
+        problems?: { kind: string; where: string; message: string }[];
+        error?: { code: string; message: string };
+      };
+      for (const p of report.problems ?? [])
+        cliProblems.push(`${p.kind} at ${p.where}: ${p.message}`);
+      if (report.error !== undefined)
+        cliProblems.push(`${report.error.code}: ${report.error.message}`);
+    } catch {
+      cliProblems.push(
+        `exit ${String(cli.status)}: ${(cli.stderr || cli.stdout).trim().slice(0, 300)}`,
+      );
+    }
+    if (cliProblems.length === 0) cliProblems.push(`exit ${String(cli.status)}`);
+  }
+  let integrity: string[];
+  try {
+    integrity = await integrityProblems(path);
+  } catch (error) {
+    integrity = [`refused: ${error instanceof Error ? error.message : String(error)}`];
+  }
+  const snapshotProblems: string[] = [];
+  let served: string | undefined;
+  try {
+    const store = createEventStore({ storage: await openSqliteStorage({ path, seal: false }) });
+    try {
+      const report = await createSnapshotStore(store).verify();
+      for (const bad of report.bad) snapshotProblems.push(`snapshot ${bad.id}: ${bad.reason}`);
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    snapshotProblems.push(
+      `store refused: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  // Nothing corrupt served as valid: a full read either fails or returns the pristine events.
+  if (pristine !== undefined) {
+    try {
+      const storage = await openSqliteReadOnlyStorage({ path });
+      try {
+        for await (const record of storage.readAll()) {
+          const before = pristine.get(record.position);
+          const now = recordKey(record);
+          if (before !== undefined && before !== now) {
+            served = `position ${record.position} read with changed content`;
+            break;
+          }
+        }
+      } finally {
+        await storage.close();
+      }
+    } catch {
+      // refused: not served
+    }
+  }
+  return { cli: cliProblems, integrity, snapshots: snapshotProblems, served };
+}
+
+/** Everything a read returns of an event, as one comparable string. */
+function recordKey(record: StoredEventRecord): string {
+  return [
+    record.stream,
+    record.version,
+    record.type,
+    record.schemaVersion,
+    record.timestampUs,
+    record.frameId,
+    record.eventId,
+    Buffer.from(record.payload).toString('hex'),
+  ].join('|');
+}
+
+async function readAllEvents(path: string): Promise<Map<bigint, string>> {
+  const out = new Map<bigint, string>();
+  const storage = await openSqliteReadOnlyStorage({ path });
+  try {
+    for await (const record of storage.readAll()) out.set(record.position, recordKey(record));
+  } finally {
+    await storage.close();
+  }
+  return out;
+}
+
+function copyDir(from: string, to: string): void {
+  for (const name of ['state.db', 'state.db-wal', 'state.db-shm']) {
+    if (existsSync(join(from, name))) copyFileSync(join(from, name), join(to, name));
+    else rmSync(join(to, name), { force: true });
+  }
+}
+
+function record(result: RowResult, name: string, what: string, found: Detection): void {
+  result.injected += 1;
+  const named = [
+    ...found.cli.map((p) => `verify: ${p}`),
+    ...found.integrity.map((p) => `checkIntegrity: ${p}`),
+    ...found.snapshots.map((p) => `snapshots.verify: ${p}`),
+  ];
+  if (named.length > 0) result.detected += 1;
+  if (found.served !== undefined) result.problems.push(`${name}: served as valid: ${found.served}`);
+  result.notes.push(
+    `${name} (${what}): ${named.length > 0 ? `detected; ${named[0]!.slice(0, 240)}` : 'NOT DETECTED'}${found.cli.length === 0 ? ' [wfstate verify --deep: clean]' : ''}`,
+  );
+}
+
+/**
+ * Bit flips and truncations of rows, snapshots and segments in the database file; each
+ * case on a fresh copy of one pristine data directory, then `wfstate verify --deep
+ * --json`, the storage's full integrity check and the snapshots' verify, and a full read
+ * that must not return changed content.
+ */
+export const corruptFileRow: FaultRow = {
+  id: 'corrupt.file',
+  fault: 'bit flips and truncations in rows, snapshots, segments; a truncated database file',
+  async run(ctx, result) {
+    const tmp = tempDir('corrupt');
+    try {
+      const pristineDir = join(tmp.dir, 'pristine');
+      const caseDir = join(tmp.dir, 'case');
+      sh('mkdir', ['-p', pristineDir, caseDir]);
+      await buildPristine(pristineDir);
+      const pristine = await readAllEvents(join(pristineDir, 'state.db'));
+      const clean = await detect(pristineDir, pristine);
+      if (clean.cli.length + clean.integrity.length + clean.snapshots.length > 0) {
+        result.problems.push(`the pristine store does not verify: ${JSON.stringify(clean)}`);
+        return;
+      }
+      const rounds = ctx.long ? 5 : 1;
+      for (let round = 0; round < rounds; round++) {
+        for (const c of FILE_CASES) {
+          copyDir(pristineDir, caseDir);
+          const db = new Database(join(caseDir, 'state.db'));
+          let what: string;
+          try {
+            what = c.inject(db, caseDir);
+          } finally {
+            db.close();
+          }
+          result.runs += 1;
+          record(result, c.name, what, await detect(caseDir, pristine));
+          ctx.log(`corrupt.file: ${c.name}`);
+        }
+        // A truncated file: the tail pages are gone.
+        copyDir(pristineDir, caseDir);
+        const size = statSync(join(caseDir, 'state.db')).size;
+        truncateSync(join(caseDir, 'state.db'), Math.floor(size * (0.5 + round * 0.08)));
+        result.runs += 1;
+        record(
+          result,
+          'file truncated',
+          `state.db cut from ${size} bytes`,
+          await detect(caseDir, pristine),
+        );
+      }
+    } finally {
+      tmp.remove();
+    }
+  },
+};
+
+/**
+ * The WAL: a writer killed before its first checkpoint (the acknowledged commits live in
+ * the WAL only), then a bit flipped in the WAL, the WAL truncated, or the WAL deleted.
+ * Reports what verify names and how many acknowledged events the reopened store lacks.
+ */
+export const corruptWalRow: FaultRow = {
+  id: 'corrupt.wal',
+  fault: 'bit flip in the WAL, a truncated WAL, a deleted WAL (commits not yet checkpointed)',
+  knownGap:
+    'SQLite drops the WAL from the first frame whose checksum fails (and all of a deleted WAL): the database opens at the last intact commit, consistent and verifying clean, and the acknowledged commits after it are gone without a trace the store could check',
+  async run(ctx, result) {
+    const tmp = tempDir('wal');
+    try {
+      const liveDir = join(tmp.dir, 'live');
+      const caseDir = join(tmp.dir, 'case');
+      sh('mkdir', ['-p', liveDir, caseDir]);
+      const rounds = ctx.long ? 5 : 1;
+      for (let round = 0; round < rounds; round++) {
+        rmSync(liveDir, { recursive: true, force: true });
+        sh('mkdir', ['-p', liveDir]);
+        const path = join(liveDir, 'state.db');
+        const child = startChild(
+          process.execPath,
+          ['--input-type=module', '-e', WRITER_CHILD, '--', path, String(round), 'full', 'none'],
+          MODULES,
+        );
+        child.process.stdin?.write('go\n');
+        await waitForOutput(child, 'session ', 60_000);
+        await sleep(400);
+        await killChild(child);
+        const acked = new Map(parseWriterOutput(child.stdout).acks);
+        const walSize = existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0;
+        const cases: { name: string; inject: () => string }[] = [
+          {
+            name: 'WAL bit flip',
+            inject: () => {
+              const wal = readFileSync(join(caseDir, 'state.db-wal'));
+              const at = 32 + 24 + Math.floor((wal.length - 56) * 0.5);
+              wal[at] = wal[at]! ^ 0x01;
+              writeFileSync(join(caseDir, 'state.db-wal'), wal);
+              return `byte ${at} of ${wal.length}`;
+            },
+          },
+          {
+            name: 'WAL truncated',
+            inject: () => {
+              truncateSync(join(caseDir, 'state.db-wal'), Math.floor(walSize / 2));
+              return `cut to ${Math.floor(walSize / 2)} of ${walSize} bytes`;
+            },
+          },
+          {
+            name: 'WAL deleted',
+            inject: () => {
+              rmSync(join(caseDir, 'state.db-wal'));
+              rmSync(join(caseDir, 'state.db-shm'), { force: true });
+              return `${walSize} bytes of WAL removed`;
+            },
+          },
+        ];
+        for (const c of cases) {
+          copyDir(liveDir, caseDir);
+          if (!existsSync(join(caseDir, 'state.db-wal'))) {
+            result.problems.push(`${c.name}: the writer left no WAL to damage`);
+            continue;
+          }
+          const what = c.inject();
+          result.runs += 1;
+          const found = await detect(caseDir, undefined);
+          const check = await checkLog(join(caseDir, 'state.db'), acked).catch(
+            (error: unknown) => ({
+              lost: acked.size,
+              duplicated: 0,
+              head: 0n,
+              problems: [String(error)],
+            }),
+          );
+          record(
+            result,
+            c.name,
+            `${what}; ${acked.size} acknowledged, ${check.lost} missing afterwards`,
+            found,
+          );
+          result.acknowledged += acked.size;
+          result.lost += check.lost;
+          result.duplicated += check.duplicated;
+          // What is left must be a clean prefix: no gap, integrity clean.
+          result.problems.push(...check.problems.map((p) => `${c.name}: ${p}`));
+          result.problems.push(
+            ...found.integrity.map((p) => `${c.name}: the remaining log fails integrity: ${p}`),
+          );
+          ctx.log(`corrupt.wal: ${c.name}: ${acked.size} acknowledged, ${check.lost} missing`);
+        }
+      }
+    } finally {
+      tmp.remove();
+    }
+  },
+};

@@ -1,0 +1,25 @@
+import { type FaultRow } from '../fault-row.js';
+import { adversarialInputRow } from './adversarial-input.js';
+import { clockRow } from './clock.js';
+import { contentionRow } from './contention.js';
+import { corruptFileRow, corruptWalRow } from './corruption.js';
+import { crashDaemonRow } from './crash-daemon.js';
+import { crashWriterRow } from './crash-writer.js';
+import { diskFullRow, ioErrorRow, readOnlyRow } from './disk.js';
+import { powerFullRow, powerNormalRow } from './power-loss.js';
+
+/** Every row, in the order of the table. */
+export const ROWS: readonly FaultRow[] = [
+  crashWriterRow,
+  crashDaemonRow,
+  powerFullRow,
+  powerNormalRow,
+  corruptFileRow,
+  corruptWalRow,
+  diskFullRow,
+  ioErrorRow,
+  readOnlyRow,
+  contentionRow,
+  clockRow,
+  adversarialInputRow,
+];
