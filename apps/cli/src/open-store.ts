@@ -77,14 +77,25 @@ export function toCliError(error: unknown, path: string): unknown {
   }
 }
 
-/** Opens the database read-only with an event store over it (reads, replay, aggregation). */
-export async function openReadOnly(env: CommandEnv): Promise<ReadOnlyStore> {
+/**
+ * Opens the database read-only with an event store over it (reads, replay, aggregation).
+ * Reads refuse a damaged event row with `corrupt`; `checkRowChecksums: false` serves it
+ * as stored, for `verify`, which names the damage itself and must read past it.
+ */
+export async function openReadOnly(
+  env: CommandEnv,
+  options: { readonly checkRowChecksums?: boolean } = {},
+): Promise<ReadOnlyStore> {
   const path = requireDatabase(env);
   // Archived events are read from the data directory's archive partitions.
   const archive = openArchive({ databasePath: path });
   let storage: SqliteReadOnlyStorage;
   try {
-    storage = await openSqliteReadOnlyStorage({ path, coldSegments: archive.coldSegments });
+    storage = await openSqliteReadOnlyStorage({
+      path,
+      coldSegments: archive.coldSegments,
+      checkRowChecksums: options.checkRowChecksums ?? true,
+    });
   } catch (error) {
     archive.close();
     throw toCliError(error, path);

@@ -8,12 +8,15 @@
  *   the session's `energy` within 0.01 EU, and `system.end`'s `total_energy` too;
  * - each session row equals what its events give (events, energy, tokens, times, status);
  * - deep: each session's model contributions sum to its total within 0.01 EU, each user's
- *   energy and session count equal their sessions', rollups sum to their sessions'.
+ *   energy and session count equal their sessions', and at each granularity a session's
+ *   rollups sum to its energy — the rows of all models together, and those of each model
+ *   apart (each covers every update once, so the two are never added up).
  */
 import { decodeEvent, isUnknownEvent, tryParseStreamName } from '@wirthforge/events';
 import type { ProjectionEvent } from '@wirthforge/eventstore';
 import { energyProjection, sessionSummaryProjection, sumValue } from '@wirthforge/eventstore';
 import type { EnergyProjectionState, SessionSummary } from '@wirthforge/eventstore';
+import { ALL_MODELS } from '@wirthforge/metrics';
 import type { SessionRecord, UserRecord } from '@wirthforge/storage';
 import {
   archivedHeadPosition,
@@ -99,15 +102,34 @@ function whereOf(problem: IntegrityProblem): string {
   }
 }
 
+/**
+ * The energy of a session's rollup rows at one granularity: the rows of
+ * {@link ALL_MODELS} (`allModels` 1) and the rows of each model (`allModels` 0) are
+ * summed apart, since each covers every update once.
+ */
+interface RollupTotal {
+  readonly session_id: string;
+  readonly granularity: string;
+  readonly allModels: 0 | 1;
+  readonly energy: number;
+}
+
+const ROLLUP_TOTALS_SQL =
+  'select session_id, granularity, model_id = ? as allModels, sum(energy_sum) as energy ' +
+  'from rollups group by session_id, granularity, allModels ' +
+  'order by session_id, granularity, allModels desc';
+
 interface RowSnapshot {
   readonly head: bigint;
   readonly sessions: Map<string, SessionRecord>;
   readonly users: UserRecord[];
   readonly retired: ReadonlySet<string>;
+  /** Read only when deep; rows are written with their events, so they match the head. */
+  readonly rollups: readonly RollupTotal[];
 }
 
-/** The head, the session rows and the user rows, read in one transaction. */
-function readRowSnapshot(open: ReadOnlyStore): RowSnapshot {
+/** The head, the session rows, the user rows and the rollup totals, read in one transaction. */
+function readRowSnapshot(open: ReadOnlyStore, deep: boolean): RowSnapshot {
   const c = open.storage.connection;
   c.exec('BEGIN');
   try {
@@ -132,8 +154,10 @@ function readRowSnapshot(open: ReadOnlyStore): RowSnapshot {
           .pluck()
           .all() as string[])
       : [];
+    const rollups = deep ? (c.prepare(ROLLUP_TOTALS_SQL).all(ALL_MODELS) as RollupTotal[]) : [];
     return {
       head: BigInt(Math.max(hot ?? 0, sealed ?? 0, archivedHeadPosition(c))),
+      rollups,
       retired: new Set(retired),
       sessions: new Map(sessionRows.map((r) => [r.stream, toSessionRecord(r)])),
       users: userRows.map((u) => ({
@@ -186,7 +210,7 @@ export async function verifyStore(
 
   // The rows and the head from one read transaction: the rows are then exactly the fold
   // of the events up to that head, however much the daemon writes meanwhile.
-  const snapshot = readRowSnapshot(open);
+  const snapshot = readRowSnapshot(open, deep);
   const head = snapshot.head;
   const sessions = new Map<string, SessionCheck>();
   let events = 0;
@@ -322,19 +346,16 @@ export async function verifyStore(
         });
       }
     }
-    const rollups = open.storage.connection
-      .prepare(
-        'select session_id, granularity, sum(energy_sum) as energy from rollups group by session_id, granularity',
-      )
-      .all() as { session_id: string; granularity: string; energy: number }[];
-    for (const r of rollups) {
-      const check = [...sessions.values()].find((s) => s.sessionId === r.session_id);
-      const total = check === undefined ? 0 : check.summary.total_energy;
+    const totals = new Map<string, number>();
+    for (const check of sessions.values()) totals.set(check.sessionId, check.summary.total_energy);
+    for (const r of snapshot.rollups) {
+      const total = totals.get(r.session_id) ?? 0;
       if (Math.abs(total - r.energy) > ENERGY_TOLERANCE_EU) {
+        const all = r.allModels === 1;
         add({
           kind: 'rollup_totals',
-          where: `rollups ${r.session_id} ${r.granularity}`,
-          message: `rollups sum to ${r.energy.toFixed(6)} EU, the session's events to ${total.toFixed(6)} EU`,
+          where: `rollups ${r.session_id} ${r.granularity} ${all ? 'all models' : 'per model'}`,
+          message: `the ${r.granularity} rollups of ${all ? 'all models' : 'each model'} sum to ${r.energy.toFixed(6)} EU, the session's events to ${total.toFixed(6)} EU`,
         });
       }
     }

@@ -4,11 +4,14 @@
  * WAL, and the writer never waits for readers. Each page merges sealed segments and hot
  * rows in position (or version) order inside that one transaction, so a seal committing
  * between pages never makes a read skip or repeat an event. Only the segments a page
- * needs are decoded, and decoded segments are kept in a small LRU cache.
+ * needs are decoded, and decoded segments are kept in a small LRU cache. Every hot row's
+ * checksum is recomputed as it is read (segments check theirs when decoded): a row
+ * changed in place is refused with `corrupt`, never served.
  */
 import {
   PageItemIterator,
   StorageError,
+  eventChecksum,
   resolveReadAllOptions,
   resolveReadStreamOptions,
   validateReadAllOptions,
@@ -46,7 +49,14 @@ type EventRowOut = [
   frameId: number | null,
   eventId: string | null,
   payload: Uint8Array,
+  checksum: number,
 ];
+
+/** A stream or type name, and its UTF-8 bytes (what the row checksum covers). */
+interface CachedName {
+  readonly text: string;
+  readonly bytes: Uint8Array;
+}
 
 const POSITION = 0;
 const VERSION = 2;
@@ -72,7 +82,8 @@ function nextTurn(): Promise<void> {
 
 /**
  * Reads events page by page. `ensureOpen` throws `closed` once the storage is closed, so
- * an iteration in progress stops at its next page.
+ * an iteration in progress stops at its next page. `checkRows` false serves hot rows
+ * without recomputing their checksums (for a checker that names damage itself).
  */
 export class SqliteEventReader {
   private readonly compiler: Kysely<Database> = createSqliteCompiler();
@@ -86,6 +97,7 @@ export class SqliteEventReader {
     private readonly ensureOpen: () => void,
     segmentCacheSize = 16,
     private readonly coldSegments?: ColdSegmentSource,
+    private readonly checkRows = true,
   ) {
     this.segments = new SegmentCache(connection, segmentCacheSize);
   }
@@ -113,11 +125,12 @@ export class SqliteEventReader {
       .all(...parameters) as SegmentMeta[];
   }
 
-  // Stream and type names by id. Rows carry the ids (no join per row, and one string
-  // per stream or type instead of one per row); ids are never reused, so entries never
-  // go stale, and an id not seen yet is looked up once.
-  private readonly streamNames = new Map<number, string>();
-  private readonly typeNames = new Map<number, string>();
+  // Stream and type names by id, with their UTF-8 bytes for the row checksum. Rows carry
+  // the ids (no join per row, and one string per stream or type instead of one per row);
+  // ids are never reused, so entries never go stale, and an id not seen yet is looked up
+  // once.
+  private readonly streamNames = new Map<number, CachedName>();
+  private readonly typeNames = new Map<number, CachedName>();
 
   private statement(sql: string): SqliteStatement {
     let statement = this.statements.get(sql);
@@ -140,29 +153,62 @@ export class SqliteEventReader {
     }
   }
 
-  private nameOf(table: 'streams' | 'event_types', names: Map<number, string>, id: number): string {
+  private nameOf(
+    table: 'streams' | 'event_types',
+    names: Map<number, CachedName>,
+    id: number,
+  ): CachedName {
     let name = names.get(id);
     if (name === undefined) {
       const sql = `select name from ${table} where id = ?`;
-      name = this.statement(sql).raw(false).pluck(true).get(id) as string | undefined;
-      if (name === undefined) {
+      const text = this.statement(sql).raw(false).pluck(true).get(id) as string | undefined;
+      if (text === undefined) {
         throw new StorageError(
           'corrupt',
           `event row names ${table} id ${id}, which does not exist`,
         );
       }
+      name = { text, bytes: Buffer.from(text, 'utf8') };
       names.set(id, name);
     }
     return name;
   }
 
+  /**
+   * The record of a hot row, once its stored checksum (the writer's `eventChecksum`) is
+   * recomputed and matches: a row changed in place is never served as valid.
+   *
+   * @throws StorageError `corrupt` naming the row's stream, version and position.
+   */
   private toRecord(row: EventRowOut): StoredEventRecord {
     const payload = row[8];
+    const stream = this.nameOf('streams', this.streamNames, row[1]);
+    const type = this.nameOf('event_types', this.typeNames, row[3]);
+    if (this.checkRows) {
+      const computed = eventChecksum({
+        position: row[POSITION],
+        stream: stream.bytes,
+        version: row[VERSION],
+        type: type.bytes,
+        schemaVersion: row[4],
+        timestampUs: row[5],
+        frameId: row[6],
+        eventId: row[7],
+        payload,
+      });
+      if (computed !== row[9]) {
+        throw new StorageError(
+          'corrupt',
+          `stream ${stream.text}: position ${row[POSITION]} (version ${row[VERSION]}) fails its ` +
+            `checksum (stored ${row[9]}, contents give ${computed}); not served`,
+        );
+      }
+    }
     return {
       position: BigInt(row[POSITION]),
-      stream: this.nameOf('streams', this.streamNames, row[1]),
+      stream: stream.text,
       version: BigInt(row[VERSION]),
-      type: this.nameOf('event_types', this.typeNames, row[3]),
+      type: type.text,
       schemaVersion: row[4],
       timestampUs: row[5],
       frameId: row[6],
@@ -185,6 +231,7 @@ export class SqliteEventReader {
         'e.frame_id',
         'e.event_id',
         'e.payload',
+        'e.checksum',
       ]);
   }
 
@@ -412,14 +459,14 @@ export class SqliteEventReader {
       for (const meta of metas) {
         const decoded = this.segments.get(
           meta,
-          this.nameOf('streams', this.streamNames, meta.stream_id),
+          this.nameOf('streams', this.streamNames, meta.stream_id).text,
         );
         const i = lowerBound(decoded.positions, a);
         const end = lowerBound(decoded.positions, b + 1);
         if (i < end) sources.push({ at: eventsAt(decoded), positions: decoded.positions, i, end });
       }
       for (const meta of cold) {
-        const stream = this.nameOf('streams', this.streamNames, meta.stream_id);
+        const stream = this.nameOf('streams', this.streamNames, meta.stream_id).text;
         const decoded = archivedEvents(this.coldSegments, meta, stream);
         const i = lowerBound(decoded.positions, a);
         const end = lowerBound(decoded.positions, b + 1);

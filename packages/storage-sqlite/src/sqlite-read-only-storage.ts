@@ -41,6 +41,12 @@ export interface SqliteReadOnlyStorageOptions {
   readonly readPageSize?: number;
   /** Where reads find archived segments (see `SqliteStorageOptions.coldSegments`). */
   readonly coldSegments?: ColdSegmentSource | undefined;
+  /**
+   * Recompute each hot row's checksum as it is read and refuse a row that fails it with
+   * `corrupt` (default `true`). `false` serves such rows as stored: only for a checker
+   * that names the damage itself (`checkSqliteFileIntegrity`) and must read past it.
+   */
+  readonly checkRowChecksums?: boolean;
 }
 
 /**
@@ -169,6 +175,7 @@ export async function openSqliteReadOnlyStorage(
       () => storage.ensureOpen(),
       undefined,
       options.coldSegments,
+      options.checkRowChecksums ?? true,
     );
     const storage = new SqliteReadOnlyStorage(path, db, schemaVersion, readConnection, reader);
     return storage;
