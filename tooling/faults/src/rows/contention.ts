@@ -18,8 +18,8 @@ import { sessionEvents } from './crash-daemon.js';
 
 /**
  * A second `wfstated` on the same data directory is refused (exit 3, naming the first),
- * and the first goes on. Then ingest at full speed over HTTP (two clients, batches of
- * 120) while a reader in this process pages through the whole log again and again and
+ * and the first goes on. Then ingest at full speed over HTTP (two clients, each its own
+ * session, batches of 120) while a reader in this process pages through the whole log again and again and
  * `wfstate verify --json` runs in a loop: every read gap-free and growing, every verify
  * clean, no ingest request refused, the WAL's largest size reported.
  */
@@ -51,18 +51,18 @@ export const contentionRow: FaultRow = {
           result.problems.push('the first daemon stopped answering');
       }
       const client = new DaemonClient(base);
-      const session = await client.startSession({ userId: 'ada' });
       const seconds = ctx.long ? 120 : 10;
-      const events = sessionEvents(session, seconds * 3, 11);
       const acked = new Map<string, bigint>();
       let refused = 0;
-      let next = 0;
       let done = false;
       const path = join(tmp.dir, 'state.db');
+      // One client per session: the batches of one session are sent in order, as a
+      // producer does (two concurrent requests to one session have no order between them).
       const writer = async (): Promise<void> => {
-        while (next < events.length) {
+        const session = await client.startSession({ userId: 'ada' });
+        const events = sessionEvents(session, seconds * 3, 11);
+        for (let next = 0; next < events.length; next += 120) {
           const batch = events.slice(next, next + 120);
-          next += 120;
           try {
             const r = await client.ingest(session, batch);
             batch.forEach((e, j) => acked.set(e.event_id!, BigInt(r.positions[j]!)));
