@@ -20,6 +20,7 @@ import { DaemonError, isDaemonError, type RequestIssue } from './errors.js';
 import { EXPORT_CONTENT_TYPES, renderExport, type ExportFormat } from './export-session.js';
 import { parseStatePoint, type SessionService } from './session-service.js';
 import { registerStreamRoute, type StreamOptions } from './stream-route.js';
+import { invalidUtf8Offset } from './utf8.js';
 import { sessionStream, tryParseIsoMicros } from '@wirthforge/events';
 
 /** The version of the HTTP API, in every path (`/v1/…`). */
@@ -247,8 +248,27 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
   app.addSchema(schemas.ErrorBodySchema);
 
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = body as string;
+  // As bytes, not as a string: a string decoder would turn bytes that are not UTF-8 into
+  // U+FFFD and the event would be stored changed.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    const bytes = body as Buffer;
+    const bad = invalidUtf8Offset(bytes);
+    if (bad >= 0) {
+      done(
+        new DaemonError(
+          'malformed_body',
+          `request body is not valid UTF-8: byte 0x${bytes[bad]?.toString(16).padStart(2, '0') ?? ''} at offset ${bad} does not start or continue a UTF-8 sequence`,
+          {
+            issues: [
+              { path: '/body', keyword: 'utf8', message: `invalid UTF-8 at byte offset ${bad}` },
+            ],
+          },
+        ),
+        undefined,
+      );
+      return;
+    }
+    const text = bytes.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);
       return;

@@ -287,6 +287,12 @@ export class SessionService {
           message: `${event.type} is written by POST /v1/sessions${event.type === 'system.end' ? '/:id/end' : ''}, not ingested`,
         });
       }
+      // Only an event whose `data` is an object is enriched; any other goes to the store
+      // as it came, whose validation names every problem of it (`/data`, …) by index.
+      if (!isPlainObject(event.data)) {
+        prepared.push(raw as AppendableEvent);
+        return;
+      }
       let enriched = hashPromptText(raw as AppendableEvent);
       if (!this.#storeContent) enriched = hashTokenText(enriched);
       prepared.push(enriched);
@@ -561,6 +567,10 @@ function describe(issues: readonly RequestIssue[]): string {
     .slice(0, 3)
     .map((i) => `event ${i.index ?? '?'} at ${i.path || '/'}: ${i.message}`);
   return `${issues.length} problem${issues.length === 1 ? '' : 's'} in the batch, nothing was stored: ${shown.join('; ')}${issues.length > 3 ? '; …' : ''}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function batchError(issues: readonly RequestIssue[]): DaemonError {

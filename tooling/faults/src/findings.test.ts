@@ -17,7 +17,10 @@ import { sessionEvents } from './rows/crash-daemon.js';
 
 /**
  * The faults that found a defect, each reduced to its smallest case (the rows of the
- * suite find them too, among everything else they check).
+ * suite find them too, among everything else they check). Each failed until its defect
+ * was fixed and stays as a regression test of the built packages, as the suite runs
+ * them; the focused tests are in the packages themselves (the daemon's
+ * `test/bad-input.integration.test.ts`, the recorder's enrichers).
  */
 describe('defects the fault suite found', () => {
   const tmp = tempDir('findings');
@@ -68,12 +71,18 @@ describe('defects the fault suite found', () => {
       return { base, session: session.session };
     })();
 
-    it('answers an ai.output without data with a typed 400, not a 500', async () => {
+    it('answers an ai.output without data with a typed 400 naming /data, not a 500', async () => {
       const { base, session } = await started;
       const answer = await api(base, 'POST', `/v1/sessions/${session}/events`, {
         body: { events: [{ type: 'ai.output' }] },
       });
       expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({
+        error: {
+          code: 'invalid_event',
+          issues: expect.arrayContaining([expect.objectContaining({ index: 0, path: '/data' })]),
+        },
+      });
     });
 
     it('refuses a body that is not valid UTF-8 instead of storing U+FFFD in its place', async () => {
@@ -90,6 +99,9 @@ describe('defects the fault suite found', () => {
         raw: new Uint8Array(text),
       });
       expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({
+        error: { code: 'malformed_body', message: expect.stringContaining(`offset ${at}`) },
+      });
     });
   });
 });

@@ -21,9 +21,12 @@ const [path, seedText, sync, backup] = process.argv.slice(1);
 const seed = Number(seedText);
 const out = (line) => process.stdout.write(line + '\\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
+const started = performance.now();
+const phase = (name) => out('phase ' + name + ' ' + Math.round(performance.now() - started));
 const storage = await openSqliteStorage({ path, synchronous: sync, seal: { minEvents: 40 + (seed % 60), maxAgeMs: 250 } });
 if (storage.pragmas.synchronous !== sync) throw new Error('synchronous is ' + storage.pragmas.synchronous);
 out('opened');
+phase('opened');
 const store = createEventStore({ storage });
 const snapshots = createSnapshotStore(store, { fullEvery: 3, keepFull: 2 });
 for (const r of await recoverSessions(snapshots, { then: 'close' })) {
@@ -32,8 +35,10 @@ for (const r of await recoverSessions(snapshots, { then: 'close' })) {
   for (const p of snapshots.projections) replay[p.name] = foldEvents(p, records);
   out(['recovered', r.sessionId, r.hash, stateHash(replay)].join(' '));
 }
+phase('recovered');
 startSnapshotScheduler(snapshots, { everyEvents: 30 + (seed % 50), everyMs: 150, pruneEveryMs: 300 });
 const session = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
+phase('started');
 out('session ' + session.id);
 if (backup === 'backup') {
   const target = path + '.backup';
@@ -82,6 +87,8 @@ export interface WriterOutput {
   /** A backup had begun and not ended when the output stopped. */
   readonly inBackup: boolean;
   readonly opened: boolean;
+  /** Milliseconds from `go` to each phase the writer reached: opened, recovered, started. */
+  readonly phases: Record<string, number>;
 }
 
 /** Reads a writer child's stdout. */
@@ -93,6 +100,7 @@ export function parseWriterOutput(stdout: string): WriterOutput {
   let session: string | undefined;
   let inBackup = false;
   let opened = false;
+  const phases: Record<string, number> = {};
   // A line without its newline was cut by the kill: ignored.
   for (const line of stdout.split('\n').slice(0, -1)) {
     const [word, a, b, c] = line.split(' ');
@@ -103,7 +111,8 @@ export function parseWriterOutput(stdout: string): WriterOutput {
     } else if (word === 'error') errors.push(line);
     else if (word === 'session') session = a;
     else if (word === 'opened') opened = true;
+    else if (word === 'phase' && a !== undefined && b !== undefined) phases[a] = Number(b);
     else if (word === 'backup') inBackup = a === 'begin';
   }
-  return { acks, recovered, replayMismatches, errors, session, inBackup, opened };
+  return { acks, recovered, replayMismatches, errors, session, inBackup, opened, phases };
 }

@@ -56,4 +56,25 @@ describe('hashTokenText', () => {
     const prompt = events.prompt('p1');
     expect(hashTokenText(prompt)).toBe(prompt);
   });
+
+  it('returns an event whose data is missing, not an object, or has a token of another kind as it is', () => {
+    const token = new SessionEvents().token('p1', 0);
+    const bodies: unknown[] = [
+      { type: 'ai.output' },
+      { ...token, data: undefined },
+      { ...token, data: null },
+      { ...token, data: 'hi' },
+      { ...token, data: ['hi'] },
+      { ...token, data: { ...token.data, token: 42 } },
+      { ...token, data: { ...token.data, token: { text: 'hi' } } },
+    ];
+    for (const body of bodies) {
+      const event = body as AppendableEvent;
+      expect(hashTokenText(event)).toBe(event);
+      expect(hashPromptText({ ...event, type: 'user.prompt' } as AppendableEvent)).toEqual({
+        ...event,
+        type: 'user.prompt',
+      });
+    }
+  });
 });

@@ -34,7 +34,10 @@ export function createPromptTextHasher(options: TextHashOptions = {}): EventEnri
   const digest = textDigest(options);
   return (event) => {
     if (isUnknownEvent(event) || event.type !== 'user.prompt') return event;
-    const data = event.data as EventData<'user.prompt'> & { readonly text?: unknown };
+    // Not validated yet: `data` may be missing or not an object (validation refuses it).
+    const raw: unknown = event.data;
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return event;
+    const data = raw as EventData<'user.prompt'> & { readonly text?: unknown };
     const text = data.text;
     if (typeof text !== 'string') return event;
     const { text: _removed, ...rest } = data;

@@ -48,6 +48,32 @@ function promptWithText(events: SessionEvents, text: string): AppendableEvent {
 }
 
 describe('validation', () => {
+  it('refuses a prompt or token whose data is missing or malformed as invalid, naming the path', async () => {
+    const { recorder, rejections } = setup({ pipeline: { privacy: true } });
+    const events = new SessionEvents();
+    const token = events.token('p1', 0);
+    const prompt = events.prompt('p1');
+    const bad = [
+      { ...token, data: undefined },
+      { ...token, data: 'hi' },
+      { ...token, data: { ...token.data, token: 42 } },
+      { ...prompt, data: undefined },
+      { ...prompt, data: [] },
+      { ...prompt, data: { ...prompt.data, truncated: 'no' } },
+    ] as unknown as AppendableEvent[];
+    for (const event of bad) expect(recorder.record(event)).toBe('accepted');
+    recorder.endFrame();
+    await nextTask();
+    expect(rejections.map((r) => [r.reason, r.type, r.issues[0]?.path])).toEqual([
+      ['invalid', 'ai.output', '/data'],
+      ['invalid', 'ai.output', '/data'],
+      ['invalid', 'ai.output', '/data/token'],
+      ['invalid', 'user.prompt', '/data'],
+      ['invalid', 'user.prompt', '/data'],
+      ['invalid', 'user.prompt', '/data/truncated'],
+    ]);
+  });
+
   it('rejects what the schemas refuse, with a typed reason, and stores the rest', async () => {
     const { recorder, store, rejections } = setup();
     const events = new SessionEvents();
