@@ -14,7 +14,8 @@ import type {
   StreamAppend,
 } from '@wirthforge/storage';
 import { MAX_SEGMENT_EVENTS } from '@wirthforge/segments';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteAdapter, SqliteDialect } from 'kysely';
+import type { DialectAdapter } from 'kysely';
 
 import { classifySqliteError, toSqliteStorageError } from './errors.js';
 import { acquireLockFile } from './lock-file.js';
@@ -165,9 +166,27 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** SQLite runs DDL inside transactions; Kysely's adapter says no, so its migrator would
+ * apply a migration's statements one by one and an I/O error midway would leave the
+ * schema half made ("table metadata already exists" on the next open). */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+/** A SQLite dialect whose migrations run each in one transaction: all or nothing. */
+class MigratingSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
 async function migrate(path: string, busyTimeoutMs: number): Promise<MigrationReport> {
   const connection = openConnection(path, { timeout: busyTimeoutMs });
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
+  const db = new Kysely<Database>({
+    dialect: new MigratingSqliteDialect({ database: connection }),
+  });
   try {
     // WAL first, so readers can open the file while the writer holds it.
     connection.pragma('journal_mode = WAL');
