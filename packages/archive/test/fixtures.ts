@@ -62,7 +62,8 @@ export async function writeSessions(
 
 /** Waits until the writer has sealed every hot row. */
 export async function waitSealed(storage: SqliteStorage): Promise<void> {
-  for (let i = 0; i < 400; i++) {
+  // Up to 25 s: the sealing thread runs at a lower priority, and a busy machine starves it.
+  for (let i = 0; i < 1000; i++) {
     const hot = await storage.db
       .selectFrom('events')
       .select((eb) => eb.fn.countAll<number>().as('n'))
