@@ -12,6 +12,7 @@
  *   rollups sum to its energy — the rows of all models together, and those of each model
  *   apart (each covers every update once, so the two are never added up).
  */
+import { createSnapshotStore } from '@wirthforge/snapshots';
 import { decodeEvent, isUnknownEvent, tryParseStreamName } from '@wirthforge/events';
 import type { ProjectionEvent } from '@wirthforge/eventstore';
 import { energyProjection, sessionSummaryProjection, sumValue } from '@wirthforge/eventstore';
@@ -42,7 +43,8 @@ export type VerifyProblemKind =
   | 'session_totals'
   | 'model_contributions'
   | 'user_totals'
-  | 'rollup_totals';
+  | 'rollup_totals'
+  | 'snapshot';
 
 /** One problem, with where it is. */
 export interface VerifyProblem {
@@ -60,6 +62,8 @@ export interface VerifyReport {
   readonly eventsChecked: number;
   readonly sessionsChecked: number;
   readonly usersChecked: number;
+  /** Snapshots loaded and checked (checksum, decoding, stream, position, upcast). */
+  readonly snapshotsChecked: number;
   readonly problems: readonly VerifyProblem[];
   /** More problems existed than were kept. */
   readonly truncated: boolean;
@@ -361,6 +365,16 @@ export async function verifyStore(
     }
   }
 
+  // Snapshots: each one loaded and checked as a recovery would (a bad one is never loaded).
+  const snapshotReport = await createSnapshotStore(open.store).verify();
+  for (const bad of snapshotReport.bad) {
+    add({
+      kind: 'snapshot',
+      where: `snapshot ${bad.id} of ${bad.stream}`,
+      message: `${bad.reason}: ${bad.message}`,
+    });
+  }
+
   return {
     ok: problems.length === 0 && !truncated,
     deep,
@@ -368,6 +382,7 @@ export async function verifyStore(
     eventsChecked: events,
     sessionsChecked: sessions.size,
     usersChecked,
+    snapshotsChecked: snapshotReport.checked,
     problems,
     truncated,
   };

@@ -149,6 +149,21 @@ describe('wfstate snapshot', () => {
     expect(report.bad).toEqual([
       expect.objectContaining({ id: created[0]!.id, reason: 'checksum_mismatch' }),
     ]);
+    // `wfstate verify` checks the snapshots too, and names the bad one.
+    const verify = await json<{
+      ok: boolean;
+      snapshotsChecked: number;
+      problems: { kind: string; where: string; message: string }[];
+    }>(['verify', '--data-dir', dir], 5);
+    expect(verify.ok).toBe(false);
+    expect(verify.snapshotsChecked).toBeGreaterThanOrEqual(1);
+    expect(verify.problems).toEqual([
+      expect.objectContaining({
+        kind: 'snapshot',
+        where: expect.stringContaining(`snapshot ${created[0]!.id} of session-`) as string,
+        message: expect.stringMatching(/^checksum_mismatch: /) as string,
+      }),
+    ]);
   }, 120_000);
 
   it('refuses a session that does not exist, and a missing argument', async () => {
