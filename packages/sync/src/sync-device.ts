@@ -234,6 +234,31 @@ export function deviceIdOf(local: LocalStore): Promise<string | undefined> {
   return metadata(local, DEVICE_ID_KEY);
 }
 
+/** The end of a push or a pull: the hub's address and the time of the run kept locally,
+ * the device's visit recorded on the hub, and the report. */
+async function finishRun(
+  local: LocalStore,
+  hub: SyncHub,
+  run: Omit<SyncReport, 'hub' | 'durationMs'> & {
+    readonly name: string;
+    readonly clock: () => number;
+    readonly begin: number;
+  },
+): Promise<SyncReport> {
+  const { name, clock, begin, ...report } = run;
+  const nowUs = clock();
+  await commitWrites(local, [
+    set(keyOf(hub.hubId, 'url'), hub.displayUrl),
+    set(keyOf(hub.hubId, `last_${run.direction}`), new Date(nowUs / 1000).toISOString()),
+  ]);
+  try {
+    await touchDevice(hub, run.deviceId, name, run.direction, nowUs);
+  } catch (error) {
+    throw hubError(error, `cannot record the ${run.direction}`, hub);
+  }
+  return { ...report, hub: hub.displayUrl, durationMs: performance.now() - begin };
+}
+
 /** The event id an event carries on the hub: its own, or one made of the device, stream and version. */
 export function hubEventId(deviceId: string, record: StoredEventRecord): string {
   return record.eventId ?? `wfsync:${deviceId}:${record.stream}:${record.version}`;
@@ -432,20 +457,12 @@ export async function push(
     pages++;
     options.onPage?.({ direction: 'push', events, checkpoint, target });
   }
-  const nowUs = clock();
-  await commitWrites(local, [
-    set(keyOf(hub.hubId, 'url'), hub.displayUrl),
-    set(keyOf(hub.hubId, 'last_push'), new Date(nowUs / 1000).toISOString()),
-  ]);
-  try {
-    await touchDevice(hub, deviceId, name, 'push', nowUs);
-  } catch (error) {
-    throw hubError(error, 'cannot record the push', hub);
-  }
-  return {
+  return finishRun(local, hub, {
     direction: 'push',
     deviceId,
-    hub: hub.displayUrl,
+    name,
+    clock,
+    begin,
     events,
     repeated,
     streams: [...touched],
@@ -453,8 +470,7 @@ export async function push(
     checkpoint,
     pages,
     held: heldEvents,
-    durationMs: performance.now() - begin,
-  };
+  });
 }
 
 /**
@@ -610,20 +626,12 @@ export async function pull(
     pages++;
     options.onPage?.({ direction: 'pull', events, checkpoint, target });
   }
-  const nowUs = clock();
-  await commitWrites(local, [
-    set(keyOf(hub.hubId, 'url'), hub.displayUrl),
-    set(keyOf(hub.hubId, 'last_pull'), new Date(nowUs / 1000).toISOString()),
-  ]);
-  try {
-    await touchDevice(hub, deviceId, name, 'pull', nowUs);
-  } catch (error) {
-    throw hubError(error, 'cannot record the pull', hub);
-  }
-  return {
+  return finishRun(local, hub, {
     direction: 'pull',
     deviceId,
-    hub: hub.displayUrl,
+    name,
+    clock,
+    begin,
     events,
     repeated,
     streams: [...touched],
@@ -631,8 +639,7 @@ export async function pull(
     checkpoint,
     pages,
     held: 0,
-    durationMs: performance.now() - begin,
-  };
+  });
 }
 
 /** A push, then a pull. */
