@@ -1,3 +1,5 @@
+import { dirname, join } from 'node:path';
+
 import type { EventOfType } from '@wirthforge/events';
 import {
   createStoreMetrics,
@@ -114,7 +116,11 @@ export function createDaemonMetrics(options: DaemonMetricsOptions): DaemonMetric
   };
 
   const store = createStoreMetrics({
-    files: { database: options.databasePath },
+    // The archive's partitions live in `archive/` beside the database (@wirthforge/archive).
+    files: {
+      database: options.databasePath,
+      archive: join(dirname(options.databasePath), 'archive'),
+    },
     analytics: { ...options.analytics, onPeak: detected, onAnomaly: detected },
   });
   const registry = store.registry;

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { openArchive } from '@wirthforge/archive';
 import { sessionStream } from '@wirthforge/events';
 import { createEventStore } from '@wirthforge/eventstore';
+import { METRIC_NAMES, valueOf } from '@wirthforge/metrics';
 import { collectEvents } from '@wirthforge/simulator';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { archiveJobs } from '../src/archive-job.js';
+import { createDaemonMetrics } from '../src/daemon-metrics.js';
 
 const logger = pino({ level: 'silent' });
 let dir: string;
@@ -76,6 +78,16 @@ describe('the archive job', () => {
         partitionsDeleted: [],
       });
       expect(existsSync(join(dir, 'archive', '2025-08.db'))).toBe(true);
+      // The daemon's metrics count the archive's files in the storage sizes.
+      const metrics = createDaemonMetrics({ logger, databasePath });
+      try {
+        const size = (kind: string): number | undefined =>
+          valueOf(metrics.store.snapshot(), METRIC_NAMES.storageSize, { kind });
+        expect(size('archive')).toBeGreaterThan(0);
+        expect(size('database')).toBeGreaterThan(0);
+      } finally {
+        await metrics.close();
+      }
       let read = 0;
       for await (const _ of storage.readAll()) read++;
       expect(read).toBe(events);
