@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_PORT,
+  DEFAULT_SNAPSHOT_EVERY_EVENTS,
+  DEFAULT_SNAPSHOT_EVERY_SECONDS,
   isLoopbackHost,
   resolveDaemonConfig,
   type DaemonConfig,
@@ -66,6 +68,31 @@ describe('resolveDaemonConfig', () => {
     mkdirSync(join(xdg, 'wirthforge'), { recursive: true });
     writeFileSync(join(xdg, 'wirthforge', 'wfstated.yaml'), 'port: 7004\n');
     expect(config([], { XDG_CONFIG_HOME: xdg }).port).toBe(7004);
+  });
+
+  it('takes the snapshot cadence from the file, the environment and flags', () => {
+    expect(config([])).toMatchObject({
+      snapshotEveryEvents: DEFAULT_SNAPSHOT_EVERY_EVENTS,
+      snapshotEverySeconds: DEFAULT_SNAPSHOT_EVERY_SECONDS,
+    });
+    const file = join(dir, 'cadence.yaml');
+    writeFileSync(file, 'snapshotEveryEvents: 5000\nsnapshotEverySeconds: 30\n');
+    expect(config(['--config', file])).toMatchObject({
+      snapshotEveryEvents: 5000,
+      snapshotEverySeconds: 30,
+    });
+    expect(
+      config(['--config', file, '--snapshot-every-seconds=15'], {
+        WFSTATE_SNAPSHOT_EVERY_EVENTS: '2000',
+      }),
+    ).toMatchObject({ snapshotEveryEvents: 2000, snapshotEverySeconds: 15 });
+    expect(() => config(['--snapshot-every-events', '0'])).toThrow(
+      /--snapshot-every-events: must be at least 1, got 0/,
+    );
+    writeFileSync(file, 'snapshotEveryEvents: many\n');
+    expect(() => config(['--config', file])).toThrow(
+      /cadence\.yaml: snapshotEveryEvents: must be a non-negative integer, got "many"/,
+    );
   });
 
   it('says what and where for a bad value', () => {

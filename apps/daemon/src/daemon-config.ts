@@ -27,6 +27,10 @@ export interface DaemonConfig {
   readonly wsMaxBufferedBytes: number;
   /** Store token text as given instead of its hash (privacy off). */
   readonly storeContent: boolean;
+  /** A snapshot of a session after this many of its events. */
+  readonly snapshotEveryEvents: number;
+  /** A snapshot of a session with new events at least this often, in seconds. */
+  readonly snapshotEverySeconds: number;
   /** The config file that was read, if any. */
   readonly configFile: string | undefined;
 }
@@ -39,7 +43,7 @@ interface SettingSpec {
   readonly key: keyof DaemonSettings;
   readonly flag: string;
   readonly env: string;
-  readonly kind: 'string' | 'port' | 'bytes' | 'seconds' | 'boolean' | 'sync' | 'level';
+  readonly kind: 'string' | 'port' | 'bytes' | 'seconds' | 'count' | 'boolean' | 'sync' | 'level';
 }
 
 const SETTINGS: readonly SettingSpec[] = [
@@ -63,6 +67,18 @@ const SETTINGS: readonly SettingSpec[] = [
     kind: 'bytes',
   },
   { key: 'storeContent', flag: '--store-content', env: 'WFSTATE_STORE_CONTENT', kind: 'boolean' },
+  {
+    key: 'snapshotEveryEvents',
+    flag: '--snapshot-every-events',
+    env: 'WFSTATE_SNAPSHOT_EVERY_EVENTS',
+    kind: 'count',
+  },
+  {
+    key: 'snapshotEverySeconds',
+    flag: '--snapshot-every-seconds',
+    env: 'WFSTATE_SNAPSHOT_EVERY_SECONDS',
+    kind: 'seconds',
+  },
 ];
 
 const LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
@@ -73,6 +89,13 @@ export const DEFAULT_PORT = 7460;
 export const DEFAULT_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 /** The default bound of a subscriber's send buffer: 8 MiB. */
 export const DEFAULT_WS_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * The default number of a session's events between snapshots: recovery folds at most
+ * this many events on top of the newest snapshot (a few milliseconds).
+ */
+export const DEFAULT_SNAPSHOT_EVERY_EVENTS = 10_000;
+/** The default longest wait for a snapshot of a session with new events: one minute. */
+export const DEFAULT_SNAPSHOT_EVERY_SECONDS = 60;
 
 /** The usage text of `wfstated --help`. */
 export const DAEMON_USAGE = `Usage: wfstated [options]
@@ -87,12 +110,15 @@ export const DAEMON_USAGE = `Usage: wfstated [options]
   --body-limit BYTES      largest request body (default ${DEFAULT_BODY_LIMIT_BYTES})
   --ws-max-buffered BYTES a subscriber's send buffer before it is closed (default ${DEFAULT_WS_MAX_BUFFERED_BYTES})
   --store-content         store token text instead of its hash
+  --snapshot-every-events N   a session's snapshot after N of its events (default ${DEFAULT_SNAPSHOT_EVERY_EVENTS})
+  --snapshot-every-seconds N  a snapshot of a session with new events at least every N s (default ${DEFAULT_SNAPSHOT_EVERY_SECONDS})
   --config FILE           YAML or JSON file with the same settings (camelCase keys)
   --help                  this text
 
 Environment: WFSTATE_DATA_DIR, WFSTATE_HOST, WFSTATE_PORT, WFSTATE_SYNC, WFSTATE_SIMULATE,
 WFSTATE_SIMULATE_SECONDS, WFSTATE_LOG_LEVEL, WFSTATE_BODY_LIMIT, WFSTATE_WS_MAX_BUFFERED,
-WFSTATE_STORE_CONTENT, WFSTATE_CONFIG. Precedence: flags, then environment, then the
+WFSTATE_STORE_CONTENT, WFSTATE_SNAPSHOT_EVERY_EVENTS, WFSTATE_SNAPSHOT_EVERY_SECONDS,
+WFSTATE_CONFIG. Precedence: flags, then environment, then the
 config file (default $XDG_CONFIG_HOME/wirthforge/wfstated.yaml when it exists), then defaults.`;
 
 /** What {@link resolveDaemonConfig} reads. */
@@ -131,7 +157,8 @@ function parseValue(spec: SettingSpec, raw: unknown, where: string): unknown {
       throw invalid(where, `must be one of ${[...LEVELS].join(', ')}, got ${JSON.stringify(raw)}`);
     case 'port':
     case 'bytes':
-    case 'seconds': {
+    case 'seconds':
+    case 'count': {
       const value =
         typeof text === 'number'
           ? text
@@ -276,6 +303,8 @@ export function resolveDaemonConfig(sources: ConfigSources): ResolvedConfig {
     bodyLimitBytes: merged.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     wsMaxBufferedBytes: merged.wsMaxBufferedBytes ?? DEFAULT_WS_MAX_BUFFERED_BYTES,
     storeContent: merged.storeContent ?? false,
+    snapshotEveryEvents: merged.snapshotEveryEvents ?? DEFAULT_SNAPSHOT_EVERY_EVENTS,
+    snapshotEverySeconds: merged.snapshotEverySeconds ?? DEFAULT_SNAPSHOT_EVERY_SECONDS,
     configFile,
   };
   return { help: false, config };
@@ -302,6 +331,8 @@ export function daemonConfig(
     bodyLimitBytes: DEFAULT_BODY_LIMIT_BYTES,
     wsMaxBufferedBytes: DEFAULT_WS_MAX_BUFFERED_BYTES,
     storeContent: false,
+    snapshotEveryEvents: DEFAULT_SNAPSHOT_EVERY_EVENTS,
+    snapshotEverySeconds: DEFAULT_SNAPSHOT_EVERY_SECONDS,
     configFile: undefined,
     ...settings,
   };

@@ -45,7 +45,7 @@ export interface StartDaemonOptions {
   readonly logger?: Logger;
   /** Recovery of sessions that did not end cleanly (default: from snapshots, see {@link DaemonSnapshots}). */
   readonly recovery?: SessionRecovery;
-  /** Snapshot triggers and retention (defaults of `@wirthforge/snapshots`: 10 000 events, 60 s). */
+  /** Snapshot triggers and retention (over the config's `snapshotEveryEvents` / `snapshotEverySeconds`). */
   readonly snapshots?: Pick<DaemonSnapshotsOptions, 'everyEvents' | 'everyMs' | 'retentionMs'>;
   /** Routes of other packages (`/metrics`, `/v1/analytics/*`). */
   readonly plugins?: readonly DaemonPlugin[];
@@ -211,6 +211,8 @@ export async function startDaemon(
   const onJobRun = options.onJobRun;
   const snapshots = new DaemonSnapshots(store, {
     logger,
+    everyEvents: config.snapshotEveryEvents,
+    everyMs: config.snapshotEverySeconds * 1000,
     ...options.snapshots,
     onRun: (run) => {
       daemonMetrics.onJobRun(run);

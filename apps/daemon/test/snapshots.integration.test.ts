@@ -201,12 +201,13 @@ describe('wfstated snapshots', () => {
 });
 
 describe('wfstated snapshot triggers and retention (in process)', () => {
-  it('snapshots every N events of a session, prunes by the policy as a job, and counts both', async () => {
+  it('snapshots every N events of a session as configured, prunes by the policy as a job, and counts both', async () => {
     const runs: string[] = [];
+    // The cadence as a user sets it: the daemon's config (file, environment or flag).
     const daemon = await startTestDaemon(
-      {},
+      { snapshotEveryEvents: 300 },
       {
-        snapshots: { everyEvents: 300, retentionMs: 3_600_000 },
+        snapshots: { retentionMs: 3_600_000 },
         onJobRun: (run) => runs.push(`${run.name}:${run.ok ? 'ok' : 'failed'}`),
       },
     );
