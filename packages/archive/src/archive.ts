@@ -253,7 +253,7 @@ export class Archive {
     let lock: LockFile;
     const lockTarget = join(this.dir, 'archive');
     try {
-      mkdirSync(this.dir, { recursive: true });
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       lock = acquireLockFile(lockTarget);
     } catch (error) {
       if (!isStorageError(error, 'locked')) throw error;

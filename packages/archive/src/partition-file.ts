@@ -95,7 +95,11 @@ export function openPartition(
       partition: name,
     });
   }
-  if (!exists) mkdirSync(dirname(path), { recursive: true });
+  if (!exists) {
+    // Owner-only, like the live database: the directory 0700, the file (and its journal) 0600.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+  }
   const connection = openConnection(path, {
     readonly: options.create !== true,
     fileMustExist: options.create !== true,

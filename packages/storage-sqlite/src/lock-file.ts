@@ -137,7 +137,7 @@ export function acquireLockFile(databasePath: string): LockFile {
   for (let attempt = 0; attempt < 5; attempt++) {
     let fd: number;
     try {
-      fd = openSync(path, 'wx', 0o644);
+      fd = openSync(path, 'wx', 0o600);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw toSqliteStorageError(error, `cannot create the lock file ${path}`);

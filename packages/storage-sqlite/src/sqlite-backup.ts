@@ -100,6 +100,8 @@ export function backupSqliteDatabase(
       timeout: options.busyTimeoutMs ?? 5000,
     });
     try {
+      // Owner-only (0600) like the database: VACUUM INTO fills an empty file it is given.
+      closeSync(openSync(temporary, 'wx', 0o600));
       connection.prepare('VACUUM INTO ?').run(temporary);
     } finally {
       connection.close();

@@ -1,3 +1,4 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import { StorageError, migrateToLatest, validateAppendBatch } from '@wirthforge/storage';
@@ -183,6 +184,9 @@ class MigratingSqliteDialect extends SqliteDialect {
 }
 
 async function migrate(path: string, busyTimeoutMs: number): Promise<MigrationReport> {
+  // A new database is created owner-only (0600); SQLite gives its -wal and -shm files the
+  // database file's mode.
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   const connection = openConnection(path, { timeout: busyTimeoutMs });
   const db = new Kysely<Database>({
     dialect: new MigratingSqliteDialect({ database: connection }),
