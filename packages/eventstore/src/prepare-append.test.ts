@@ -88,6 +88,24 @@ describe('prepareAppend', () => {
     });
   });
 
+  it('refuses a time before 1970, which events allow and the store cannot keep', () => {
+    // Found by the fault suite's generated input: the storage refused it with an
+    // invalid_argument, which the daemon answered with a 500.
+    const early = prompt({ timestamp: '1969-12-31T23:59:59.999999Z' });
+    const error = failure(() => prepareAppend(STREAM, [prompt(), early]));
+    expect(isInvalidEventError(error) && error.issues).toEqual([
+      {
+        index: 1,
+        path: '/timestamp',
+        keyword: 'invalid_timestamp',
+        message:
+          '1969-12-31T23:59:59.999999Z is before 1970-01-01T00:00:00Z: the store keeps times from the Unix epoch on',
+      },
+    ]);
+    const epoch = prompt({ timestamp: '1970-01-01T00:00:00Z' });
+    expect(prepareAppend(STREAM, [epoch]).records[0]?.timestampUs).toBe(0);
+  });
+
   it('refuses session streams whose name holds no session id', () => {
     expect(sessionIdOfStream(STREAM)).toBe(SESSION_ID);
     expect(sessionIdOfStream('user-ada')).toBeUndefined();

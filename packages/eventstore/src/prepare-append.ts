@@ -74,7 +74,8 @@ function envelopeOf(event: unknown): Record<string, unknown> | undefined {
  * object of an unknown type is refused (wrap it with `createUnknownEvent` to store it
  * on purpose); that an event in a session stream belongs to that session (its
  * `session_id`, which the stream implies and the payload then leaves out); and
- * whatever the codec refuses (lone surrogates, bad timestamps, bigints, …).
+ * whatever the codec refuses (lone surrogates, bad timestamps, bigints, …), and times
+ * before 1970 (valid for an event, but the store keeps microseconds since the epoch).
  *
  * @example
  * ```ts
@@ -123,9 +124,20 @@ export function prepareAppend(
     }
     if (issues.length > before) return;
     try {
-      records.push(
-        encodeEvent(event as AppendableEvent, { includeSessionId: sessionId === undefined }),
-      );
+      const record = encodeEvent(event as AppendableEvent, {
+        includeSessionId: sessionId === undefined,
+      });
+      // Events may carry times from 1700 on; the store keeps microseconds since the epoch.
+      if (record.timestampUs < 0) {
+        issues.push({
+          index,
+          path: '/timestamp',
+          keyword: 'invalid_timestamp',
+          message: `${String(envelope.timestamp)} is before 1970-01-01T00:00:00Z: the store keeps times from the Unix epoch on`,
+        });
+        return;
+      }
+      records.push(record);
     } catch (error) {
       if (!isEventsError(error)) throw error;
       issues.push({ index, path: error.path ?? '', keyword: error.code, message: error.message });
