@@ -17,8 +17,11 @@ import {
   MARKER,
   PRIVATE_SESSION,
   PUBLIC_SESSION,
+  archivedSegmentSlices,
   cli,
   filesContaining,
+  sealEverything,
+  streamHolds,
   removeFixtureCopies,
   fixtureDataDir,
   tempDir,
@@ -788,24 +791,54 @@ describe('export and import', () => {
 });
 
 describe('purge', () => {
-  it('refuses without confirmation, then removes the session from every file of the data directory', async () => {
+  it('refuses without confirmation, then removes the session from every file of the data directory, archive included', async () => {
     const dir = dataDir();
     expect(filesContaining(dir, MARKER)).not.toEqual([]);
+    // The session is archived first: its events leave the live file for a partition.
+    await sealEverything(dir);
+    const moved = await json<{ moved: { stream: string }[] }>([
+      'archive',
+      'run',
+      '--min-age-days',
+      '0',
+      '--data-dir',
+      dir,
+    ]);
+    expect(moved.moved.map((m) => m.stream)).toContain(`session-${PRIVATE_SESSION}`);
+    // Compressed in the partition: not in any file as text, read back through the
+    // storage, and seen by its segments' own bytes.
+    expect(filesContaining(dir, MARKER)).toEqual([]);
+    expect(await streamHolds(dir, `session-${PRIVATE_SESSION}`, MARKER)).toBe(true);
+    const slices = archivedSegmentSlices(dir, `session-${PRIVATE_SESSION}`);
+    expect(slices.length).toBeGreaterThan(0);
+    for (const slice of slices) {
+      expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([
+        join(dir, 'archive', '2025-08.db'),
+      ]);
+    }
     const refused = await cli(['purge', PRIVATE_SESSION, '--data-dir', dir]);
     expect(refused.code).toBe(6);
     expect(refused.stderr).toContain('--yes');
     expect((await cli(['purge', '--all', '--data-dir', dir])).code).toBe(6);
-    expect(filesContaining(dir, MARKER)).not.toEqual([]);
+    expect(await streamHolds(dir, `session-${PRIVATE_SESSION}`, MARKER)).toBe(true);
 
     const report = await json<{
       streams: string[];
       rows: { events: number; segments: number; sessions: number };
       walBytesAfter: number;
+      archive: unknown;
     }>(['purge', PRIVATE_SESSION, '--yes', '--data-dir', dir]);
     expect(report.streams).toEqual([`session-${PRIVATE_SESSION}`]);
-    expect(report.rows.events + report.rows.segments).toBeGreaterThan(0);
     expect(report.rows.sessions).toBe(1);
+    expect(report.archive).toMatchObject({
+      streams: [`session-${PRIVATE_SESSION}`],
+      segments: slices.length,
+      partitions: [{ partition: '2025-08', removed: false }],
+    });
     expect(filesContaining(dir, MARKER)).toEqual([]);
+    for (const slice of slices)
+      expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([]);
+    expect(await json(['archive', 'verify', '--data-dir', dir])).toMatchObject({ ok: true });
     const list = await json<{ sessions: { sessionId: string }[] }>([
       'sessions',
       'list',
@@ -816,14 +849,16 @@ describe('purge', () => {
     expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
     expect((await cli(['replay', PRIVATE_SESSION, '--data-dir', dir])).code).toBe(3);
 
-    const all = await json<{ rows: { events: number; segments: number } }>([
+    const all = await json<{ archive: { segments: number; partitions: { removed: boolean }[] } }>([
       'purge',
       '--all',
       '--yes',
       '--data-dir',
       dir,
     ]);
-    expect(all.rows.events + all.rows.segments).toBeGreaterThan(0);
+    expect(all.archive.segments).toBeGreaterThan(0);
+    expect(all.archive.partitions).toMatchObject([{ removed: true }]);
+    expect(existsSync(join(dir, 'archive', '2025-08.db'))).toBe(false);
     expect(await json(['status', '--data-dir', dir])).toMatchObject({
       sessions: { total: 0 },
       events: { stored: 0 },

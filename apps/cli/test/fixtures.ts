@@ -3,7 +3,15 @@
  * event store's recorder into a SQLite data directory, as the application records them.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +19,12 @@ import { fileURLToPath } from 'node:url';
 import { createSessionId } from '@wirthforge/events';
 import { createEventStore, createRecorder } from '@wirthforge/eventstore';
 import { simulateSession } from '@wirthforge/simulator';
-import { openSqliteStorage } from '@wirthforge/storage-sqlite';
+import { openArchive } from '@wirthforge/archive';
+import {
+  openConnection,
+  openSqliteReadOnlyStorage,
+  openSqliteStorage,
+} from '@wirthforge/storage-sqlite';
 import { inject } from 'vitest';
 
 import type { CliIo } from '../src/cli-io.js';
@@ -177,8 +190,12 @@ export function spawnCli(
 }
 
 /** Every file under `dir` whose bytes contain `marker`. */
-export function filesContaining(dir: string, marker: string): string[] {
-  const needle = Buffer.from(marker);
+export function filesContaining(
+  dir: string,
+  marker: string,
+  encoding: BufferEncoding = 'utf8',
+): string[] {
+  const needle = Buffer.from(marker, encoding);
   const found: string[] = [];
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
     const path = join(entry.parentPath, entry.name);
@@ -186,4 +203,77 @@ export function filesContaining(dir: string, marker: string): string[] {
       found.push(path);
   }
   return found;
+}
+
+/** Waits until the writer of `dir`'s database has sealed every event into segments. */
+export async function sealEverything(dir: string): Promise<void> {
+  const storage = await openSqliteStorage({
+    path: join(dir, 'state.db'),
+    seal: { minEvents: 500, maxAgeMs: 1 },
+  });
+  try {
+    for (let i = 0; i < 1000; i++) {
+      const hot = await storage.db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      if (Number(hot.n) === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`the writer of ${dir} did not seal every event`);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** The archive partitions of a data directory (`archive/YYYY-MM.db`), by name. */
+function partitionNames(dir: string): string[] {
+  const archive = join(dir, 'archive');
+  if (!existsSync(archive)) return [];
+  return readdirSync(archive)
+    .filter((f) => /^\d{4}-\d{2}\.db$/.test(f))
+    .map((f) => f.slice(0, -3));
+}
+
+/**
+ * Whether reading `stream` (through the storage, archived segments from their partitions)
+ * gives an event whose payload holds `marker`: segments are compressed, so a scan of the
+ * files' bytes cannot see inside them.
+ */
+export async function streamHolds(dir: string, stream: string, marker: string): Promise<boolean> {
+  const needle = Buffer.from(marker);
+  const archive = openArchive({ databasePath: join(dir, 'state.db') });
+  const storage = await openSqliteReadOnlyStorage({
+    path: join(dir, 'state.db'),
+    coldSegments: archive.coldSegments,
+  });
+  try {
+    for await (const event of storage.readStream(stream)) {
+      if (Buffer.from(event.payload).includes(needle)) return true;
+    }
+    return false;
+  } finally {
+    await storage.close();
+    archive.close();
+  }
+}
+
+/** 48 bytes from the middle of each archived (compressed) segment of `stream`. */
+export function archivedSegmentSlices(dir: string, stream: string): Buffer[] {
+  const slices: Buffer[] = [];
+  for (const name of partitionNames(dir)) {
+    const p = openConnection(join(dir, 'archive', `${name}.db`), { readonly: true });
+    try {
+      for (const data of p
+        .prepare('select data from segments where stream = ?')
+        .pluck()
+        .all(stream) as Buffer[]) {
+        const middle = Math.floor(data.length / 2);
+        slices.push(Buffer.from(data.subarray(middle - 24, middle + 24)));
+      }
+    } finally {
+      p.close();
+    }
+  }
+  return slices;
 }

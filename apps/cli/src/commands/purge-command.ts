@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { isArchiveError, purgeArchived } from '@wirthforge/archive';
+import type { PurgeArchivedReport } from '@wirthforge/archive';
 import { purgeSqliteFile } from '@wirthforge/storage-sqlite';
 import type { PurgeReport } from '@wirthforge/storage-sqlite';
 
@@ -12,6 +14,8 @@ import { CliError } from '../errors.js';
 import { formatBytes, formatCount, keyValues, table } from '../format-text.js';
 import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
 import { findSession } from '../session-arg.js';
+import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
+import { writerLockState } from '../writer-lock.js';
 
 interface PurgeOptions extends CommonOptions {
   readonly all?: boolean;
@@ -36,8 +40,9 @@ export const purgeCommand: CommandDefinition = {
       .addHelpText(
         'after',
         `${examples('wfstate purge 20250817T194800Z_001', 'wfstate purge --all --yes --json')}
-Removes the session's events, its row, snapshots, segments and rollups; its user's
-progress is recomputed from what remains. Deleted pages are zeroed (secure_delete), the
+Removes the session's events, its row, snapshots, segments and rollups, and its archived
+segments from the partition files in archive/ (each rewritten in place without them);
+its user's progress is recomputed from what remains. Deleted pages are zeroed (secure_delete), the
 WAL is emptied (checkpoint TRUNCATE) and the file rebuilt (VACUUM), so nothing of it
 stays on disk; backups that wfstate wrote inside the data directory (${BACKUPS_DIR}/) hold
 the old data too and are deleted. Backups elsewhere are yours to delete.
@@ -69,14 +74,35 @@ Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
           : `delete session ${sessionId} for good`,
         sessionId ?? 'purge all',
       );
+      // Checked before anything is removed: the archive's part must not go without the rest.
+      const lock = writerLockState(database);
+      if (lock.present && lock.alive !== false) {
+        const daemon = daemonHoldingLock(database);
+        if (daemon !== undefined) throw daemonHoldsLock(daemon);
+        throw new CliError('locked', `process ${lock.pid} holds the writer lock of ${database}`, {
+          hint: 'this command writes: stop that process, or run the command again when it is done',
+        });
+      }
       let report: PurgeReport;
+      let archived: PurgeArchivedReport;
       try {
+        // The archived segments first: the live purge removes the stream rows that name them.
+        archived = purgeArchived(
+          { databasePath: database },
+          stream === undefined ? { all: true } : { streams: [stream] },
+        );
         report = purgeSqliteFile(
           database,
           stream === undefined ? { all: true } : { streams: [stream] },
           { actor: 'wfstate purge' },
         );
       } catch (error) {
+        if (isArchiveError(error, 'locked') || isArchiveError(error, 'busy')) {
+          throw new CliError('locked', error.message, {
+            hint: 'an archive run, restore or retention pass is at work (the daemon’s scheduler or another wfstate); run the purge again when it is done',
+            cause: error,
+          });
+        }
         throw toCliError(error, database);
       }
       // The user's progress row went with the session; rebuild it from what remains.
@@ -98,7 +124,7 @@ Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
           backupsRemoved.push(join(backupsDir, name));
         }
       }
-      const json = { ...report, rebuilt, backupsRemoved };
+      const json = { ...report, archive: archived, rebuilt, backupsRemoved };
       const text = [
         `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}`,
         table(
@@ -110,6 +136,12 @@ Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
           [
             'positions',
             report.positions.map(([a, b]) => (a === b ? `${a}` : `${a}..${b}`)).join(', ') || '-',
+          ],
+          [
+            'archive',
+            archived.segments === 0 && archived.catalogRows === 0
+              ? 'nothing archived'
+              : `${formatCount(archived.segments)} segment(s), ${formatCount(archived.events)} event(s) from ${archived.partitions.map((p) => `${p.partition}${p.removed ? ' (emptied, removed)' : ''}`).join(', ') || '-'}`,
           ],
           ['users recomputed', report.users.join(', ') || '-'],
           [
