@@ -21,6 +21,7 @@ import { EXPORT_CONTENT_TYPES, renderExport, type ExportFormat } from './export-
 import { parseStatePoint, type SessionService } from './session-service.js';
 import { registerStreamRoute, type StreamOptions } from './stream-route.js';
 import { invalidUtf8Offset } from './utf8.js';
+import { malformedJson } from './json-error.js';
 import { sessionStream, tryParseIsoMicros } from '@wirthforge/events';
 
 /** The version of the HTTP API, in every path (`/v1/…`). */
@@ -276,13 +277,7 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
     try {
       done(null, JSON.parse(text));
     } catch (error) {
-      done(
-        new DaemonError(
-          'malformed_body',
-          `request body is not valid JSON: ${(error as Error).message}`,
-        ),
-        undefined,
-      );
+      done(malformedJson(text, error, 'request body'), undefined);
     }
   });
   app.addContentTypeParser(MSGPACK, { parseAs: 'buffer' }, (_request, body, done) => {

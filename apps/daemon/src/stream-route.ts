@@ -6,6 +6,7 @@ import { rawText } from './raw-text.js';
 import { DaemonError } from './errors.js';
 import type { DaemonContext } from './http-server.js';
 import { errorBody } from './http-server.js';
+import { malformedJson } from './json-error.js';
 
 /** Close code sent to a subscriber that does not read fast enough (its send buffer passed the bound). */
 export const WS_CLOSE_SLOW_CONSUMER = 4008;
@@ -158,16 +159,11 @@ export function registerStreamRoute(
           return;
         }
         let message: unknown;
+        const text = rawText(data);
         try {
-          message = JSON.parse(rawText(data));
+          message = JSON.parse(text);
         } catch (error) {
-          sendError(
-            socket,
-            new DaemonError(
-              'malformed_body',
-              `message is not valid JSON: ${(error as Error).message}`,
-            ),
-          );
+          sendError(socket, malformedJson(text, error, 'message'));
           return;
         }
         if (typeof message !== 'object' || message === null) {
