@@ -5,7 +5,8 @@
  * instrumented storage) like every other commit.
  */
 import type { AppendableEvent } from '@wirthforge/eventstore';
-import type { CreatedSnapshot, SnapshotStore } from '@wirthforge/snapshots';
+import { createdSnapshotJson } from '@wirthforge/snapshots';
+import type { CreatedSnapshotJson, SnapshotStore } from '@wirthforge/snapshots';
 
 import * as schemas from './api-schemas.js';
 import { DaemonError } from './errors.js';
@@ -87,23 +88,6 @@ const PruneResponseSchema = {
   },
 } as const;
 
-function snapshotJson(s: CreatedSnapshot): Record<string, unknown> {
-  return {
-    id: s.id,
-    stream: s.stream,
-    kind: s.kind,
-    baseId: s.baseId,
-    reason: s.reason,
-    streamVersion: Number(s.streamVersion),
-    position: Number(s.position),
-    sizeBytes: s.sizeBytes,
-    rawBytes: s.rawBytes,
-    checksum: s.checksum,
-    eventsSinceLast: s.eventsSinceLast,
-    markerPosition: Number(s.markerPosition),
-  };
-}
-
 /** Options of {@link maintenanceRoutes}. */
 export interface MaintenanceRoutesOptions {
   /** The daemon's snapshot store (the one its scheduler writes with: ids stay in order). */
@@ -178,13 +162,13 @@ export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlug
       async (request) => {
         requireReady();
         const body = request.body as { streams: string[]; kind?: 'full' | 'incremental' };
-        const created: Record<string, unknown>[] = [];
+        const created: CreatedSnapshotJson[] = [];
         for (const stream of body.streams) {
           if ((await store.streamVersion(stream)) === 0n) {
             throw new DaemonError('not_found', `no stream ${stream} (it has no events)`);
           }
           created.push(
-            snapshotJson(
+            createdSnapshotJson(
               await snapshots.create(stream, {
                 reason: 'manual',
                 ...(body.kind === undefined ? {} : { kind: body.kind }),

@@ -44,3 +44,4 @@ export {
   type RecoverSessionsOptions,
   type RecoveredSession,
 } from './recover-sessions.js';
+export { createdSnapshotJson, type CreatedSnapshotJson } from './created-snapshot-json.js';

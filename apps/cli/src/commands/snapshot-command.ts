@@ -1,7 +1,7 @@
 import { SessionRepository } from '@wirthforge/storage';
 import type { SnapshotInfo } from '@wirthforge/storage';
-import { createSnapshotStore } from '@wirthforge/snapshots';
-import type { CreatedSnapshot, PruneReport } from '@wirthforge/snapshots';
+import { createSnapshotStore, createdSnapshotJson } from '@wirthforge/snapshots';
+import type { CreatedSnapshotJson, PruneReport } from '@wirthforge/snapshots';
 import type { Command } from 'commander';
 
 import type { CommandDefinition } from '../command-definition.js';
@@ -22,35 +22,6 @@ interface CreateOptions extends CommonOptions {
 
 interface PruneOptions extends CommonOptions {
   readonly yes?: boolean;
-}
-
-/** A created snapshot as JSON (positions as numbers) and as it came from the daemon. */
-interface SnapshotJson {
-  readonly id: number;
-  readonly stream: string;
-  readonly kind: string;
-  readonly baseId: number | null;
-  readonly reason: string;
-  readonly streamVersion: number;
-  readonly position: number;
-  readonly sizeBytes: number;
-  readonly rawBytes: number;
-  readonly eventsSinceLast: number;
-}
-
-function createdJson(s: CreatedSnapshot): SnapshotJson {
-  return {
-    id: s.id,
-    stream: s.stream,
-    kind: s.kind,
-    baseId: s.baseId,
-    reason: s.reason,
-    streamVersion: Number(s.streamVersion),
-    position: Number(s.position),
-    sizeBytes: s.sizeBytes,
-    rawBytes: s.rawBytes,
-    eventsSinceLast: s.eventsSinceLast,
-  };
 }
 
 function infoJson(s: SnapshotInfo): Record<string, unknown> {
@@ -100,7 +71,7 @@ async function sessionStreams(open: ReadOnlyStore): Promise<string[]> {
   return streams.reverse();
 }
 
-function createdTable(created: readonly SnapshotJson[]): string {
+function createdTable(created: readonly CreatedSnapshotJson[]): string {
   return table(
     ['id', 'stream', 'kind', 'base', 'version', 'position', 'size', 'events folded'],
     created.map((s) => [
@@ -150,10 +121,10 @@ takes the writer lock.
       const streams = await targetStreams(env, arg, options.all === true);
       const kind = options.full === true ? ('full' as const) : undefined;
       const daemon = runningDaemon(env);
-      let created: SnapshotJson[] = [];
+      let created: CreatedSnapshotJson[] = [];
       if (daemon !== undefined) {
         if (streams.length > 0) {
-          ({ snapshots: created } = await daemon.request<{ snapshots: SnapshotJson[] }>(
+          ({ snapshots: created } = await daemon.request<{ snapshots: CreatedSnapshotJson[] }>(
             'POST',
             '/v1/admin/snapshots',
             { streams, ...(kind === undefined ? {} : { kind }) },
@@ -169,7 +140,7 @@ takes the writer lock.
               reason: 'manual',
               ...(kind === undefined ? {} : { kind }),
             });
-            created.push(createdJson(made));
+            created.push(createdSnapshotJson(made));
             progress.update(i + 1);
           }
           progress.stop();
