@@ -2,18 +2,16 @@
  * The archive as a `ColdSegmentSource`: reads ask for an archived segment by partition
  * and first position; the partition file is opened read-only on first use and kept open,
  * decoded segments are kept in a small LRU cache, and every segment is checked against
- * the live catalog's row (checksum, stream, ranges, count) before it is served.
+ * the live catalog's row (checksum, stream, ranges, count) before it is served. Segments
+ * are kept as columns (`decodeSegmentColumns`): no object per event in the cache, and a
+ * read builds only the records it hands out.
  */
 import { join } from 'node:path';
 
-import { decodeSegment } from '@wirthforge/segments';
+import { decodeSegmentColumns } from '@wirthforge/segments';
+import type { SegmentColumns } from '@wirthforge/segments';
 import { StorageError } from '@wirthforge/storage';
-import type {
-  ColdSegmentEvents,
-  ColdSegmentRef,
-  ColdSegmentSource,
-  StoredEventRecord,
-} from '@wirthforge/storage';
+import type { ColdSegmentEvents, ColdSegmentRef, ColdSegmentSource } from '@wirthforge/storage';
 import type { SqliteConnection } from '@wirthforge/storage-sqlite';
 
 import { isPartitionName, openPartition, part } from './partition-file.js';
@@ -27,7 +25,7 @@ export function describeColdSegment(ref: ColdSegmentRef): string {
 /** Reads archived segments from the partition files of one archive directory. */
 export class ArchiveColdSegments implements ColdSegmentSource {
   private readonly connections = new Map<string, SqliteConnection>();
-  private readonly cache = new Map<number, ColdSegmentEvents>();
+  private readonly cache = new Map<number, SegmentColumns>();
 
   constructor(
     private readonly dir: string,
@@ -42,7 +40,7 @@ export class ArchiveColdSegments implements ColdSegmentSource {
       this.cache.set(ref.firstPosition, cached);
       return cached;
     }
-    let events: StoredEventRecord[];
+    let decoded: SegmentColumns;
     try {
       const row = first(
         this.connection(ref.partition),
@@ -57,7 +55,7 @@ export class ArchiveColdSegments implements ColdSegmentSource {
           `the partition's row (stream ${row.stream}, checksum ${row.checksum}) is not the catalog's (checksum ${ref.checksum})`,
         );
       }
-      events = decodeSegment(row.data, {
+      decoded = decodeSegmentColumns(row.data, {
         expect: {
           stream: ref.stream,
           firstPosition: BigInt(ref.firstPosition),
@@ -67,7 +65,7 @@ export class ArchiveColdSegments implements ColdSegmentSource {
           count: ref.eventCount,
           checksum: ref.checksum,
         },
-      }).events;
+      });
     } catch (error) {
       throw new StorageError(
         'corrupt',
@@ -75,9 +73,6 @@ export class ArchiveColdSegments implements ColdSegmentSource {
         { cause: error },
       );
     }
-    const positions = new Float64Array(events.length);
-    for (let i = 0; i < events.length; i++) positions[i] = Number(events[i]!.position);
-    const decoded = { events, positions };
     if (this.cacheSize > 0) {
       if (this.cache.size >= this.cacheSize) {
         this.cache.delete(this.cache.keys().next().value!);

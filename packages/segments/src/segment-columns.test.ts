@@ -35,6 +35,7 @@ describe('decodeSegmentColumns(encodeSegment(events))', () => {
             indexes.map((i) => events[i] as StoredEventRecord),
           );
           expect([...columns.positions]).toEqual(events.map((event) => Number(event.position)));
+          expect(events.map((_, i) => columns.typeAt(i))).toEqual(events.map((e) => e.type));
         },
       ),
       { numRuns: 100 },
@@ -92,6 +93,7 @@ describe('decodeSegmentColumns(encodeSegment(events))', () => {
         caught = error;
       }
       expect(isSegmentError(caught, 'invalid_argument')).toBe(true);
+      expect(() => columns.typeAt(index)).toThrow(/outside/);
     }
   });
 

@@ -258,6 +258,17 @@ describe('damaged segments are detected and named', () => {
       code: 'corrupt',
       message: 'Segment body is corrupt: it is not a body',
     });
+    // A body that inflates to more or fewer bytes than the header states.
+    for (const bodyBytes of [header.bodyBytes - 1, header.bodyBytes + 1, 1]) {
+      expect(
+        errorOf(() => decodeSegment(writeSegment(stream, { ...fields, bodyBytes }, body))),
+      ).toMatchObject({
+        code: 'corrupt',
+        message: expect.stringMatching(
+          /^Segment body is corrupt: it does not inflate and unpack/,
+        ) as unknown,
+      });
+    }
   });
 
   it('a newer codec version', () => {

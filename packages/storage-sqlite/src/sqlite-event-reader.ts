@@ -21,17 +21,15 @@ import {
 import type {
   ColdSegmentEvents,
   ColdSegmentSource,
-  Database,
   ReadAllOptions,
   ReadStreamOptions,
   StoredEventRecord,
 } from '@wirthforge/storage';
-import type { Kysely } from 'kysely';
 
 import { archivedEvents, archivedForPositions, archivedForStream } from './archived-segments.js';
 import type { ArchivedSegmentMeta } from './archived-segments.js';
+import { CachingConnection } from './caching-connection.js';
 import { toSqliteStorageError } from './errors.js';
-import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
 import type { SqliteConnection, SqliteStatement } from './sqlite-connection.js';
 import { readSegmentMaxSpan } from './sqlite-sealer.js';
 import { SEGMENT_META_COLUMNS, SegmentCache, lowerBound } from './segment-cache.js';
@@ -61,18 +59,85 @@ interface CachedName {
 const POSITION = 0;
 const VERSION = 2;
 
-const MAX_CACHED_STATEMENTS = 32;
+/** The columns of a hot row, in {@link EventRowOut} order. */
+const EVENT_COLUMNS =
+  'position, stream_id, version, type_id, schema_version, timestamp_us, frame_id, event_id, payload, checksum';
 
-/** Event `i` of a decoded segment: built from the columns of a live one, or an archived one's. */
-function eventsAt(
+/** `?, ?, ?` for `count` parameters. */
+function placeholders(count: number): string {
+  return new Array<string>(count).fill('?').join(', ');
+}
+
+/**
+ * One ordered source of a page: the records of a decoded segment (live or archived) or
+ * of hot rows, from index `i` up to `end` (exclusive), with their positions.
+ */
+interface PageSource {
+  readonly positions: ArrayLike<number>;
+  /** Record `i`, built on demand. */
+  readonly at: (i: number) => StoredEventRecord;
+  /** The type of event `i` without building its record. */
+  readonly typeAt: (i: number) => string;
+  i: number;
+  readonly end: number;
+}
+
+/** Record and type accessors of a decoded segment: a live one's columns, or an archived one's. */
+function accessorsOf(
   decoded: DecodedSegmentEvents | ColdSegmentEvents,
-): (i: number) => StoredEventRecord {
+): Pick<PageSource, 'at' | 'typeAt'> {
   if ('columns' in decoded) {
     const { columns } = decoded;
-    return (i) => columns.record(i);
+    return { at: (i) => columns.record(i), typeAt: (i) => columns.typeAt(i) };
   }
-  const { events } = decoded;
-  return (i) => events[i]!;
+  if ('events' in decoded) {
+    const { events } = decoded;
+    return { at: (i) => events[i]!, typeAt: (i) => events[i]!.type };
+  }
+  const cold = decoded;
+  return {
+    at: (i) => cold.record(i),
+    typeAt: cold.typeAt === undefined ? (i) => cold.record(i).type : (i) => cold.typeAt!(i),
+  };
+}
+
+/**
+ * Appends to `out` the events of `sources` in position order (of the types in `types`,
+ * when given), until `out` holds `limit`. Sources rarely interleave (a segment's range,
+ * then the next, then hot rows), so the events are taken in runs: every event of the
+ * source in front up to the next source's first position, with no comparison per event.
+ */
+function mergeSources(
+  sources: PageSource[],
+  out: StoredEventRecord[],
+  limit: number,
+  types: ReadonlySet<string> | undefined,
+): void {
+  while (out.length < limit) {
+    let best: PageSource | undefined;
+    let bestPosition = Infinity;
+    let bound = Infinity;
+    for (const source of sources) {
+      if (source.i >= source.end) continue;
+      const head = source.positions[source.i]!;
+      if (head < bestPosition) {
+        bound = bestPosition;
+        best = source;
+        bestPosition = head;
+      } else if (head < bound) {
+        bound = head;
+      }
+    }
+    if (best === undefined) return;
+    const { positions, at, typeAt, end } = best;
+    // The front event is always taken (so equal positions could never stall the merge).
+    let i = best.i;
+    do {
+      if (types === undefined || types.has(typeAt(i))) out.push(at(i));
+      i++;
+    } while (i < end && positions[i]! < bound && out.length < limit);
+    best.i = i;
+  }
 }
 
 /** Lets other work run between pages: a long read must not starve the event loop. */
@@ -86,20 +151,21 @@ function nextTurn(): Promise<void> {
  * without recomputing their checksums (for a checker that names damage itself).
  */
 export class SqliteEventReader {
-  private readonly compiler: Kysely<Database> = createSqliteCompiler();
-  private readonly statements = new Map<string, SqliteStatement>();
+  /** The read connection, each statement prepared once. */
+  private readonly connection: SqliteConnection;
 
   private readonly segments: SegmentCache;
 
   constructor(
-    private readonly connection: SqliteConnection,
+    connection: SqliteConnection,
     private readonly pageSize: number,
     private readonly ensureOpen: () => void,
     segmentCacheSize = 16,
     private readonly coldSegments?: ColdSegmentSource,
     private readonly checkRows = true,
   ) {
-    this.segments = new SegmentCache(connection, segmentCacheSize);
+    this.connection = new CachingConnection(connection);
+    this.segments = new SegmentCache(this.connection, segmentCacheSize);
   }
 
   /**
@@ -133,21 +199,15 @@ export class SqliteEventReader {
   private readonly typeNames = new Map<number, CachedName>();
 
   private statement(sql: string): SqliteStatement {
-    let statement = this.statements.get(sql);
-    if (statement === undefined) {
-      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-      statement = this.connection.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return this.connection.prepare(sql);
   }
 
-  private run(compiled: { sql: string; parameters: readonly unknown[] }): EventRowOut[] {
+  private run(sql: string, parameters: readonly unknown[]): EventRowOut[] {
     this.ensureOpen();
     try {
-      return this.statement(compiled.sql)
+      return this.statement(sql)
         .raw(true)
-        .all(...bindable(compiled.parameters)) as EventRowOut[];
+        .all(...parameters) as EventRowOut[];
     } catch (error) {
       throw toSqliteStorageError(error, 'read');
     }
@@ -218,23 +278,6 @@ export class SqliteEventReader {
     };
   }
 
-  private selectEvents() {
-    return this.compiler
-      .selectFrom('events as e')
-      .select([
-        'e.position',
-        'e.stream_id',
-        'e.version',
-        'e.type_id',
-        'e.schema_version',
-        'e.timestamp_us',
-        'e.frame_id',
-        'e.event_id',
-        'e.payload',
-        'e.checksum',
-      ]);
-  }
-
   /** The stream's version; 0 when unknown. */
   streamVersion(stream: string): number {
     validateStreamName(stream, 'stream');
@@ -242,7 +285,7 @@ export class SqliteEventReader {
     try {
       const row = this.connection
         .prepare('select version from streams where name = ?')
-        .pluck()
+        .pluck(true)
         .get(stream) as number | undefined;
       return row ?? 0;
     } catch (error) {
@@ -290,13 +333,12 @@ export class SqliteEventReader {
   ): StoredEventRecord[] {
     const out: StoredEventRecord[] = [];
     const hot = (count: number): void => {
-      const query = this.selectEvents()
-        .where('e.stream_id', '=', streamId)
-        .where('e.version', '>=', lo)
-        .where('e.version', '<=', hi)
-        .orderBy('e.version', backwards ? 'desc' : 'asc')
-        .limit(count);
-      for (const row of this.run(query.compile())) out.push(this.toRecord(row));
+      const rows = this.run(
+        `select ${EVENT_COLUMNS} from events where stream_id = ? and version >= ? and version <= ? ` +
+          `order by version ${backwards ? 'desc' : 'asc'} limit ?`,
+        [streamId, lo, hi, count],
+      );
+      for (const row of rows) out.push(this.toRecord(row));
     };
     // Sealed versions all come before hot ones: segments then hot rows forwards,
     // hot rows then segments backwards.
@@ -320,7 +362,7 @@ export class SqliteEventReader {
       }
       for (const meta of ordered) {
         if (out.length >= limit) break;
-        const at = eventsAt(
+        const { at } = accessorsOf(
           'partition' in meta
             ? archivedEvents(this.coldSegments, meta, stream)
             : this.segments.get(meta, stream),
@@ -350,6 +392,7 @@ export class SqliteEventReader {
     try {
       row = this.connection
         .prepare('select id, version from streams where name = ?')
+        .raw(false)
         .get(stream) as { id: number; version: number } | undefined;
     } catch (error) {
       throw toSqliteStorageError(error, 'read');
@@ -383,24 +426,18 @@ export class SqliteEventReader {
     types: readonly string[] | undefined,
     streams: readonly string[] | undefined,
   ): EventRowOut[] {
-    let query = this.selectEvents().where('e.position', '>=', lo).where('e.position', '<=', hi);
+    let sql = `select ${EVENT_COLUMNS} from events where position >= ? and position <= ?`;
+    const parameters: unknown[] = [lo, hi];
     if (types !== undefined) {
-      query = query.where('e.type_id', 'in', (eb) =>
-        eb
-          .selectFrom('event_types')
-          .select('id')
-          .where('name', 'in', [...types]),
-      );
+      sql += ` and type_id in (select id from event_types where name in (${placeholders(types.length)}))`;
+      parameters.push(...types);
     }
     if (streams !== undefined) {
-      query = query.where('e.stream_id', 'in', (eb) =>
-        eb
-          .selectFrom('streams')
-          .select('id')
-          .where('name', 'in', [...streams]),
-      );
+      sql += ` and stream_id in (select id from streams where name in (${placeholders(streams.length)}))`;
+      parameters.push(...streams);
     }
-    return this.run(query.orderBy('e.position').limit(limit).compile());
+    parameters.push(limit);
+    return this.run(`${sql} order by position limit ?`, parameters);
   }
 
   /**
@@ -441,16 +478,13 @@ export class SqliteEventReader {
         continue;
       }
       // Sources: the hot rows and each overlapping segment's slice, each in position order.
-      const sources: {
-        at: (i: number) => StoredEventRecord;
-        positions: ArrayLike<number>;
-        i: number;
-        end: number;
-      }[] = [];
+      const sources: PageSource[] = [];
       if (hot.length > 0) {
+        // Hot rows come already filtered by type.
         const hotRecords = this.toRecords(hot);
         sources.push({
           at: (i) => hotRecords[i]!,
+          typeAt: (i) => hotRecords[i]!.type,
           positions: hot.map((row) => row[POSITION]),
           i: 0,
           end: hot.length,
@@ -463,30 +497,18 @@ export class SqliteEventReader {
         );
         const i = lowerBound(decoded.positions, a);
         const end = lowerBound(decoded.positions, b + 1);
-        if (i < end) sources.push({ at: eventsAt(decoded), positions: decoded.positions, i, end });
+        if (i < end)
+          sources.push({ ...accessorsOf(decoded), positions: decoded.positions, i, end });
       }
       for (const meta of cold) {
         const stream = this.nameOf('streams', this.streamNames, meta.stream_id).text;
         const decoded = archivedEvents(this.coldSegments, meta, stream);
         const i = lowerBound(decoded.positions, a);
         const end = lowerBound(decoded.positions, b + 1);
-        if (i < end) sources.push({ at: eventsAt(decoded), positions: decoded.positions, i, end });
+        if (i < end)
+          sources.push({ ...accessorsOf(decoded), positions: decoded.positions, i, end });
       }
-      while (out.length < limit) {
-        let best = -1;
-        let bestPosition = Infinity;
-        for (let k = 0; k < sources.length; k++) {
-          const source = sources[k]!;
-          if (source.i < source.end && source.positions[source.i]! < bestPosition) {
-            best = k;
-            bestPosition = source.positions[source.i]!;
-          }
-        }
-        if (best < 0) break;
-        const source = sources[best]!;
-        const event = source.at(source.i++);
-        if (types === undefined || types.has(event.type)) out.push(event);
-      }
+      mergeSources(sources, out, limit, types);
     }
     return out;
   }

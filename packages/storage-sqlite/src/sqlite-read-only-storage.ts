@@ -99,6 +99,19 @@ export class SqliteReadOnlyStorage implements EventStorage {
     return this.reader.readAll(options);
   }
 
+  /** See {@link EventStorage.readStreamPages}: one `await` per page of events. */
+  readStreamPages(
+    stream: string,
+    options?: ReadStreamOptions,
+  ): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.reader.readStreamPages(stream, options);
+  }
+
+  /** See {@link EventStorage.readAllPages}: one `await` per page of events. */
+  readAllPages(options?: ReadAllOptions): AsyncIterable<readonly StoredEventRecord[]> {
+    return this.reader.readAllPages(options);
+  }
+
   /** See {@link EventStorage.streamVersion}. */
   streamVersion(stream: string): Promise<bigint> {
     try {

@@ -66,8 +66,25 @@ export interface ColdSegmentSource {
   segmentEvents(segment: ColdSegmentRef): ColdSegmentEvents;
 }
 
-/** The decoded events of an archived segment and their positions as numbers, in order. */
-export interface ColdSegmentEvents {
+/**
+ * The decoded events of an archived segment and their positions as numbers, in order:
+ * either the records themselves, or a way to build record `i` on demand (a decoded
+ * segment kept as columns, such as `@wirthforge/segments`' `SegmentColumns`, which
+ * builds only the records a read hands out).
+ */
+export type ColdSegmentEvents = ColdSegmentRecords | ColdSegmentColumns;
+
+/** An archived segment's events as records, with their positions as numbers. */
+export interface ColdSegmentRecords {
   readonly events: readonly StoredEventRecord[];
   readonly positions: Float64Array;
+}
+
+/** An archived segment's events as columns: positions, and each record on demand. */
+export interface ColdSegmentColumns {
+  readonly positions: Float64Array;
+  /** The record of event `i` (0 ≤ i < `positions.length`), a new object on each call. */
+  record(i: number): StoredEventRecord;
+  /** The type of event `i` without building its record (filtered reads), if known. */
+  typeAt?(i: number): string;
 }

@@ -15,7 +15,9 @@ export { streamKindOf } from './event-storage.js';
 export { ARCHIVED_SEGMENTS_TABLE } from './cold-segment-source.js';
 export type {
   ArchivedSegmentsTable,
+  ColdSegmentColumns,
   ColdSegmentEvents,
+  ColdSegmentRecords,
   ColdSegmentRef,
   ColdSegmentSource,
 } from './cold-segment-source.js';
