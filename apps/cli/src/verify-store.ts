@@ -12,6 +12,8 @@
  *   rollups sum to its energy — the rows of all models together, and those of each model
  *   apart (each covers every update once, so the two are never added up).
  */
+import { openArchive } from '@wirthforge/archive';
+import type { ArchiveProblem } from '@wirthforge/archive';
 import { createSnapshotStore } from '@wirthforge/snapshots';
 import { decodeEvent, isUnknownEvent, tryParseStreamName } from '@wirthforge/events';
 import type { ProjectionEvent } from '@wirthforge/eventstore';
@@ -27,6 +29,13 @@ import {
 import type { IntegrityProblem } from '@wirthforge/storage-sqlite';
 
 import type { ReadOnlyStore } from './open-store.js';
+
+/** Where an archive problem is: the partition, and the segment when it is one segment's. */
+function archiveWhere(problem: ArchiveProblem): string {
+  return problem.fromPosition === undefined
+    ? `partition ${problem.partition}`
+    : `partition ${problem.partition} positions ${problem.fromPosition}..${problem.toPosition} (stream ${problem.stream ?? '?'})`;
+}
 import { SESSION_ROWS_SQL, compareSessionRow, toSessionRecord } from './session-row-check.js';
 import type { RawSessionRow } from './session-row-check.js';
 
@@ -44,7 +53,8 @@ export type VerifyProblemKind =
   | 'model_contributions'
   | 'user_totals'
   | 'rollup_totals'
-  | 'snapshot';
+  | 'snapshot'
+  | 'archive';
 
 /** One problem, with where it is. */
 export interface VerifyProblem {
@@ -64,6 +74,8 @@ export interface VerifyReport {
   readonly usersChecked: number;
   /** Snapshots loaded and checked (checksum, decoding, stream, position, upcast). */
   readonly snapshotsChecked: number;
+  /** Archive partitions and their segments checked (each segment decoded). */
+  readonly archive: { readonly partitions: number; readonly segments: number };
   readonly problems: readonly VerifyProblem[];
   /** More problems existed than were kept. */
   readonly truncated: boolean;
@@ -212,155 +224,185 @@ export async function verifyStore(
     });
   }
 
+  // The archive partitions: each file, its checksum, every segment decoded, the catalog.
+  const archive = openArchive({ databasePath: open.storage.path });
+  let archiveReport;
+  try {
+    archiveReport = archive.verify();
+  } finally {
+    archive.close();
+  }
+  for (const p of archiveReport.problems) {
+    add({ kind: 'archive', where: archiveWhere(p), message: `${p.kind}: ${p.message}` });
+  }
+
   // The rows and the head from one read transaction: the rows are then exactly the fold
   // of the events up to that head, however much the daemon writes meanwhile.
   const snapshot = readRowSnapshot(open, deep);
   const head = snapshot.head;
   const sessions = new Map<string, SessionCheck>();
   let events = 0;
-  for await (const record of open.storage.readAll({ toPosition: head })) {
-    events++;
-    if ((events & 4095) === 0) options.onProgress?.(Number(record.position));
-    const parsed = tryParseStreamName(record.stream);
-    if (parsed?.kind !== 'session') continue;
-    let event: ProjectionEvent;
-    try {
-      event = decodeEvent(record, { sessionId: parsed.sessionId });
-    } catch (error) {
-      // Named here and by the checksum check; the session's folds go on without it.
-      add({
-        kind: 'undecodable',
-        where: `position ${record.position}`,
-        message: `stream ${record.stream} version ${record.version}: ${(error as Error).message}`,
-      });
-      continue;
-    }
-    let check = sessions.get(record.stream);
-    if (check === undefined) {
-      check = {
-        sessionId: parsed.sessionId,
-        summary: sessionSummaryProjection.initialState(),
-        energy: deep ? energyProjection.initialState() : undefined,
-        running: 0,
-        drift: 0,
-        firstDrift: undefined,
-      };
-      sessions.set(record.stream, check);
-    }
-    check.summary = sessionSummaryProjection.evolveInPlace(check.summary, event, record);
-    if (check.energy !== undefined)
-      check.energy = energyProjection.evolveInPlace(check.energy, event, record);
-    if (isUnknownEvent(event)) {
-      // A type this release does not know: counted in the summary, nothing to check.
-    } else if (event.type === 'energy.update') {
-      const data = event.data as { energy: number; accumulator: number };
-      check.running += data.energy;
-      if (Math.abs(data.accumulator - check.running) > ENERGY_TOLERANCE_EU) {
-        check.drift++;
-        check.firstDrift ??= {
-          kind: 'energy_conservation',
-          where: `session ${check.sessionId} position ${record.position}`,
-          message: `accumulator ${data.accumulator} but the energy of the session's updates sums to ${check.running.toFixed(6)} (off by ${(data.accumulator - check.running).toFixed(6)} EU)`,
-        };
-      }
-    } else if (event.type === 'system.end') {
-      const total = (event.data as { total_energy?: number }).total_energy;
-      const sum = sumValue(check.summary.energy_sum);
-      if (typeof total === 'number' && Math.abs(total - sum) > ENERGY_TOLERANCE_EU) {
+  // A damaged archive segment stops the scan of the events; the checks that need every
+  // event are then left out (the damage is named above, their findings would be noise).
+  let scanned = true;
+  let reached = 0n;
+  try {
+    for await (const record of open.storage.readAll({ toPosition: head })) {
+      events++;
+      reached = record.position;
+      if ((events & 4095) === 0) options.onProgress?.(Number(record.position));
+      const parsed = tryParseStreamName(record.stream);
+      if (parsed?.kind !== 'session') continue;
+      let event: ProjectionEvent;
+      try {
+        event = decodeEvent(record, { sessionId: parsed.sessionId });
+      } catch (error) {
+        // Named here and by the checksum check; the session's folds go on without it.
         add({
-          kind: 'end_totals',
-          where: `session ${check.sessionId} position ${record.position}`,
-          message: `system.end says total_energy ${total}, the session's updates sum to ${sum.toFixed(6)}`,
+          kind: 'undecodable',
+          where: `position ${record.position}`,
+          message: `stream ${record.stream} version ${record.version}: ${(error as Error).message}`,
         });
+        continue;
+      }
+      let check = sessions.get(record.stream);
+      if (check === undefined) {
+        check = {
+          sessionId: parsed.sessionId,
+          summary: sessionSummaryProjection.initialState(),
+          energy: deep ? energyProjection.initialState() : undefined,
+          running: 0,
+          drift: 0,
+          firstDrift: undefined,
+        };
+        sessions.set(record.stream, check);
+      }
+      check.summary = sessionSummaryProjection.evolveInPlace(check.summary, event, record);
+      if (check.energy !== undefined)
+        check.energy = energyProjection.evolveInPlace(check.energy, event, record);
+      if (isUnknownEvent(event)) {
+        // A type this release does not know: counted in the summary, nothing to check.
+      } else if (event.type === 'energy.update') {
+        const data = event.data as { energy: number; accumulator: number };
+        check.running += data.energy;
+        if (Math.abs(data.accumulator - check.running) > ENERGY_TOLERANCE_EU) {
+          check.drift++;
+          check.firstDrift ??= {
+            kind: 'energy_conservation',
+            where: `session ${check.sessionId} position ${record.position}`,
+            message: `accumulator ${data.accumulator} but the energy of the session's updates sums to ${check.running.toFixed(6)} (off by ${(data.accumulator - check.running).toFixed(6)} EU)`,
+          };
+        }
+      } else if (event.type === 'system.end') {
+        const total = (event.data as { total_energy?: number }).total_energy;
+        const sum = sumValue(check.summary.energy_sum);
+        if (typeof total === 'number' && Math.abs(total - sum) > ENERGY_TOLERANCE_EU) {
+          add({
+            kind: 'end_totals',
+            where: `session ${check.sessionId} position ${record.position}`,
+            message: `system.end says total_energy ${total}, the session's updates sum to ${sum.toFixed(6)}`,
+          });
+        }
       }
     }
+  } catch (error) {
+    if (archiveReport.ok) throw error;
+    scanned = false;
+    add({
+      kind: 'archive',
+      where: `events after position ${reached}`,
+      message: `the events could not all be read past the damaged archive (${(error as Error).message}); energy, session, user and rollup checks were left out`,
+    });
   }
   options.onProgress?.(Number(head));
 
-  const rows = snapshot.sessions;
-  for (const [stream, check] of sessions) {
-    if (check.firstDrift !== undefined) {
-      add({
-        ...check.firstDrift,
-        message:
-          check.drift > 1
-            ? `${check.firstDrift.message}; ${check.drift} update(s) disagree in this session`
-            : check.firstDrift.message,
-      });
-    }
-    const differences = compareSessionRow(rows.get(stream), check.summary);
-    if (differences.length > 0) {
-      add({
-        kind: 'session_totals',
-        where: `session ${check.sessionId}`,
-        message: `the sessions row disagrees with the events: ${differences
-          .map((d) => `${d.field} stored ${String(d.stored)}, events give ${String(d.replayed)}`)
-          .join('; ')}`,
-      });
-    }
-    if (check.energy !== undefined) {
-      const total = sumValue(check.energy.total_energy);
-      const parts = check.energy.model_contributions.reduce((s, m) => s + sumValue(m.energy), 0);
-      if (Math.abs(total - parts) > ENERGY_TOLERANCE_EU) {
-        add({
-          kind: 'model_contributions',
-          where: `session ${check.sessionId}`,
-          message: `model contributions sum to ${parts.toFixed(6)} EU, the total is ${total.toFixed(6)} EU`,
-        });
-      }
-    }
-  }
-  for (const [stream, row] of rows) {
-    if (!sessions.has(stream) && row.totalEvents > 0 && !snapshot.retired.has(stream)) {
-      add({
-        kind: 'session_totals',
-        where: `session ${row.sessionId}`,
-        message: `the sessions row counts ${row.totalEvents} event(s), the log holds none`,
-      });
-    }
-  }
-
   let usersChecked = 0;
-  if (deep) {
-    const byUser = new Map<string, { energy: number; sessions: number }>();
-    for (const check of sessions.values()) {
-      // A session belongs to the user of its system.start; events before one count for nobody.
-      const user = check.summary.user_id;
-      if (user === null) continue;
-      const entry = byUser.get(user) ?? { energy: 0, sessions: 0 };
-      entry.energy += check.summary.total_energy;
-      entry.sessions += 1;
-      byUser.set(user, entry);
-    }
-    for (const user of snapshot.users) {
-      usersChecked++;
-      const expected = byUser.get(user.userId) ?? { energy: 0, sessions: 0 };
-      if (Math.abs(user.totalEnergy - expected.energy) > ENERGY_TOLERANCE_EU) {
+  if (scanned) {
+    const rows = snapshot.sessions;
+    for (const [stream, check] of sessions) {
+      if (check.firstDrift !== undefined) {
         add({
-          kind: 'user_totals',
-          where: `user ${user.userId}`,
-          message: `users row has total_energy ${user.totalEnergy}, the user's sessions sum to ${expected.energy.toFixed(6)}`,
+          ...check.firstDrift,
+          message:
+            check.drift > 1
+              ? `${check.firstDrift.message}; ${check.drift} update(s) disagree in this session`
+              : check.firstDrift.message,
         });
       }
-      if (user.sessionsCount !== expected.sessions) {
+      const differences = compareSessionRow(rows.get(stream), check.summary);
+      if (differences.length > 0) {
         add({
-          kind: 'user_totals',
-          where: `user ${user.userId}`,
-          message: `users row counts ${user.sessionsCount} session(s), the log holds ${expected.sessions}`,
+          kind: 'session_totals',
+          where: `session ${check.sessionId}`,
+          message: `the sessions row disagrees with the events: ${differences
+            .map((d) => `${d.field} stored ${String(d.stored)}, events give ${String(d.replayed)}`)
+            .join('; ')}`,
+        });
+      }
+      if (check.energy !== undefined) {
+        const total = sumValue(check.energy.total_energy);
+        const parts = check.energy.model_contributions.reduce((s, m) => s + sumValue(m.energy), 0);
+        if (Math.abs(total - parts) > ENERGY_TOLERANCE_EU) {
+          add({
+            kind: 'model_contributions',
+            where: `session ${check.sessionId}`,
+            message: `model contributions sum to ${parts.toFixed(6)} EU, the total is ${total.toFixed(6)} EU`,
+          });
+        }
+      }
+    }
+    for (const [stream, row] of rows) {
+      if (!sessions.has(stream) && row.totalEvents > 0 && !snapshot.retired.has(stream)) {
+        add({
+          kind: 'session_totals',
+          where: `session ${row.sessionId}`,
+          message: `the sessions row counts ${row.totalEvents} event(s), the log holds none`,
         });
       }
     }
-    const totals = new Map<string, number>();
-    for (const check of sessions.values()) totals.set(check.sessionId, check.summary.total_energy);
-    for (const r of snapshot.rollups) {
-      const total = totals.get(r.session_id) ?? 0;
-      if (Math.abs(total - r.energy) > ENERGY_TOLERANCE_EU) {
-        const all = r.allModels === 1;
-        add({
-          kind: 'rollup_totals',
-          where: `rollups ${r.session_id} ${r.granularity} ${all ? 'all models' : 'per model'}`,
-          message: `the ${r.granularity} rollups of ${all ? 'all models' : 'each model'} sum to ${r.energy.toFixed(6)} EU, the session's events to ${total.toFixed(6)} EU`,
-        });
+
+    if (deep) {
+      const byUser = new Map<string, { energy: number; sessions: number }>();
+      for (const check of sessions.values()) {
+        // A session belongs to the user of its system.start; events before one count for nobody.
+        const user = check.summary.user_id;
+        if (user === null) continue;
+        const entry = byUser.get(user) ?? { energy: 0, sessions: 0 };
+        entry.energy += check.summary.total_energy;
+        entry.sessions += 1;
+        byUser.set(user, entry);
+      }
+      for (const user of snapshot.users) {
+        usersChecked++;
+        const expected = byUser.get(user.userId) ?? { energy: 0, sessions: 0 };
+        if (Math.abs(user.totalEnergy - expected.energy) > ENERGY_TOLERANCE_EU) {
+          add({
+            kind: 'user_totals',
+            where: `user ${user.userId}`,
+            message: `users row has total_energy ${user.totalEnergy}, the user's sessions sum to ${expected.energy.toFixed(6)}`,
+          });
+        }
+        if (user.sessionsCount !== expected.sessions) {
+          add({
+            kind: 'user_totals',
+            where: `user ${user.userId}`,
+            message: `users row counts ${user.sessionsCount} session(s), the log holds ${expected.sessions}`,
+          });
+        }
+      }
+      const totals = new Map<string, number>();
+      for (const check of sessions.values())
+        totals.set(check.sessionId, check.summary.total_energy);
+      for (const r of snapshot.rollups) {
+        const total = totals.get(r.session_id) ?? 0;
+        if (Math.abs(total - r.energy) > ENERGY_TOLERANCE_EU) {
+          const all = r.allModels === 1;
+          add({
+            kind: 'rollup_totals',
+            where: `rollups ${r.session_id} ${r.granularity} ${all ? 'all models' : 'per model'}`,
+            message: `the ${r.granularity} rollups of ${all ? 'all models' : 'each model'} sum to ${r.energy.toFixed(6)} EU, the session's events to ${total.toFixed(6)} EU`,
+          });
+        }
       }
     }
   }
@@ -383,6 +425,7 @@ export async function verifyStore(
     sessionsChecked: sessions.size,
     usersChecked,
     snapshotsChecked: snapshotReport.checked,
+    archive: { partitions: archiveReport.partitions, segments: archiveReport.segments },
     problems,
     truncated,
   };

@@ -141,6 +141,37 @@ describe('wfstate archive', () => {
     expect(refused.stderr).toContain('nothing was restored');
   }, 120_000);
 
+  it('verify names a partition segment with one bit flipped, by partition and positions', async () => {
+    const dir = await sealedDataDir();
+    await json(['archive', 'run', '--min-age-days', '0', '--data-dir', dir]);
+    expect(await json(['verify', '--data-dir', dir])).toMatchObject({
+      ok: true,
+      archive: { partitions: 1 },
+    });
+    const partition = openConnection(join(dir, 'archive', '2025-08.db'));
+    const row = partition
+      .prepare('select first_position, last_position, stream, data from segments limit 1')
+      .get() as { first_position: number; last_position: number; stream: string; data: Buffer };
+    const data = Buffer.from(row.data);
+    const middle = Math.floor(data.length / 2);
+    data.writeUInt8(data.readUInt8(middle) ^ 0x04, middle);
+    partition
+      .prepare('update segments set data = ? where first_position = ?')
+      .run(data, row.first_position);
+    partition.close();
+
+    const where = `partition 2025-08 positions ${row.first_position}..${row.last_position} (stream ${row.stream})`;
+    const report = await json<{ ok: boolean; problems: { kind: string; where: string }[] }>(
+      ['verify', '--data-dir', dir],
+      5,
+    );
+    expect(report.ok).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ kind: 'archive', where }));
+    const text = await cli(['verify', '--data-dir', dir]);
+    expect(text.code).toBe(5);
+    expect(text.stdout).toContain(where);
+  }, 120_000);
+
   it('restores a partition or one session', async () => {
     const dir = await sealedDataDir();
     await json(['archive', 'run', '--min-age-days', '0', '--data-dir', dir]);

@@ -20,7 +20,7 @@ interface RepairOptions extends CommonOptions {
 
 const REPAIRABLE = new Set(['session_totals', 'user_totals']);
 /** Problems of the events themselves: rows rebuilt from them would be wrong. */
-const DAMAGED_EVENTS = new Set(['checksum', 'undecodable', 'dangling_reference', 'sqlite']);
+const DAMAGED_EVENTS = new Set(['checksum', 'undecodable', 'dangling_reference', 'sqlite', 'archive']);
 
 async function check(env: Parameters<typeof openReadOnly>[0]): Promise<VerifyReport> {
   // Damaged rows are read, and named by the checks, not refused.

@@ -18,7 +18,7 @@ export const verifyCommand: CommandDefinition = {
       .common(program.command('verify'))
       .option('--deep', "SQLite's full integrity_check, model contributions, users and rollups too")
       .description(
-        'prove the store intact: SQLite integrity, row, segment and snapshot checksums, position gaps, energy conservation, session totals, foreign keys',
+        'prove the store intact: SQLite integrity, row, segment, snapshot and archive checksums, position gaps, energy conservation, session totals, foreign keys',
       )
       .addHelpText(
         'after',
@@ -40,14 +40,14 @@ Runs read-only on a consistent snapshot: safe while the daemon writes.
         progress.stop();
         const summary = `${formatCount(report.eventsChecked)} event(s), ${report.sessionsChecked} session(s)${
           report.deep ? `, ${report.usersChecked} user(s)` : ''
-        }, ${report.snapshotsChecked} snapshot(s) checked up to position ${report.headPosition}${report.deep ? ' (deep)' : ''}`;
+        }, ${report.snapshotsChecked} snapshot(s), ${report.archive.partitions} archive partition(s) (${formatCount(report.archive.segments)} segment(s)) checked up to position ${report.headPosition}${report.deep ? ' (deep)' : ''}`;
         const text = report.ok
           ? `ok: ${summary}, no problem found`
           : `${table(
               ['problem', 'where', 'what'],
               report.problems.map((p) => [p.kind, p.where, p.message]),
             )}\n${report.problems.length} problem(s)${report.truncated ? ' (more not shown)' : ''}: ${summary}\n` +
-            '  -> `wfstate repair` rebuilds session and user rows from the events; `wfstate snapshot prune` removes old snapshots; damaged events need `wfstate restore BACKUP`';
+            '  -> `wfstate repair` rebuilds session and user rows from the events and drops corrupt snapshots; damaged events or archive partitions need `wfstate restore BACKUP`';
         return {
           json: report,
           text,
