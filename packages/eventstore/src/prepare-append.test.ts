@@ -106,6 +106,19 @@ describe('prepareAppend', () => {
     expect(prepareAppend(STREAM, [epoch]).records[0]?.timestampUs).toBe(0);
   });
 
+  it('refuses event ids and payloads larger than the storage keeps, naming them', () => {
+    const longId = prompt({ event_id: 'x'.repeat(129) });
+    // The envelope takes any extra property: the schema sets no size.
+    const big = prompt({ padding: 'y'.repeat(1_100_000) });
+    const error = failure(() =>
+      prepareAppend(STREAM, [prompt({ event_id: 'x'.repeat(128) }), longId, big]),
+    );
+    expect(isInvalidEventError(error) && error.issues).toMatchObject([
+      { index: 1, path: '/event_id', keyword: 'maxLength' },
+      { index: 2, path: '', keyword: 'encode_failed' },
+    ]);
+  });
+
   it('refuses session streams whose name holds no session id', () => {
     expect(sessionIdOfStream(STREAM)).toBe(SESSION_ID);
     expect(sessionIdOfStream('user-ada')).toBeUndefined();

@@ -7,7 +7,12 @@ import {
   type UnknownEvent,
   type WirthforgeEvent,
 } from '@wirthforge/events';
-import type { ExpectedVersion, NewEventRecord } from '@wirthforge/storage';
+import {
+  MAX_EVENT_ID_LENGTH,
+  MAX_PAYLOAD_BYTES,
+  type ExpectedVersion,
+  type NewEventRecord,
+} from '@wirthforge/storage';
 import { InvalidEventError, invalidArgument, type EventIssue } from './errors.js';
 
 /** What the store appends: known events, or events of unknown types wrapped on purpose. */
@@ -74,8 +79,9 @@ function envelopeOf(event: unknown): Record<string, unknown> | undefined {
  * object of an unknown type is refused (wrap it with `createUnknownEvent` to store it
  * on purpose); that an event in a session stream belongs to that session (its
  * `session_id`, which the stream implies and the payload then leaves out); and
- * whatever the codec refuses (lone surrogates, bad timestamps, bigints, …), and times
- * before 1970 (valid for an event, but the store keeps microseconds since the epoch).
+ * whatever the codec refuses (lone surrogates, bad timestamps, bigints, …), and what the
+ * storage cannot keep although the schema allows it: times before 1970, event ids longer
+ * than `MAX_EVENT_ID_LENGTH`, payloads larger than `MAX_PAYLOAD_BYTES`.
  *
  * @example
  * ```ts
@@ -134,6 +140,25 @@ export function prepareAppend(
           path: '/timestamp',
           keyword: 'invalid_timestamp',
           message: `${String(envelope.timestamp)} is before 1970-01-01T00:00:00Z: the store keeps times from the Unix epoch on`,
+        });
+        return;
+      }
+      // The storage's limits, as issues of the event rather than a storage error.
+      if (record.eventId !== undefined && record.eventId.length > MAX_EVENT_ID_LENGTH) {
+        issues.push({
+          index,
+          path: '/event_id',
+          keyword: 'maxLength',
+          message: `is ${record.eventId.length} characters long; the store keeps event ids of at most ${MAX_EVENT_ID_LENGTH}`,
+        });
+        return;
+      }
+      if (record.payload.byteLength > MAX_PAYLOAD_BYTES) {
+        issues.push({
+          index,
+          path: '',
+          keyword: 'encode_failed',
+          message: `the event encodes to ${record.payload.byteLength} bytes; the store keeps events of at most ${MAX_PAYLOAD_BYTES}`,
         });
         return;
       }
