@@ -288,6 +288,15 @@ export async function createHttpServer(options: HttpServerOptions): Promise<Fast
         new DaemonError(
           'malformed_body',
           `request body is not valid MessagePack: ${(error as Error).message}`,
+          {
+            issues: [
+              {
+                path: '/body',
+                keyword: 'msgpack',
+                message: `${(body as Buffer).length} bytes that do not decode as one MessagePack value`,
+              },
+            ],
+          },
         ),
         undefined,
       );
