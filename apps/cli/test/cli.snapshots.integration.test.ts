@@ -166,6 +166,74 @@ describe('wfstate snapshot', () => {
     ]);
   }, 120_000);
 
+  it('repair drops the corrupt snapshots after its backup, one line per snapshot', async () => {
+    const dir = fixtureDataDir('snaprepair');
+    const made: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { created } = await json<Created>([
+        'snapshot',
+        'create',
+        PUBLIC_SESSION,
+        '--full',
+        '--data-dir',
+        dir,
+      ]);
+      made.push(created[0]!.id);
+    }
+    const [good, bad1, bad2] = made as [number, number, number];
+    const connection = openConnection(join(dir, 'state.db'));
+    try {
+      // One bit of one snapshot, and the other zeroed.
+      const data = Buffer.from(
+        connection.prepare('select data from snapshots where id = ?').pluck().get(bad1) as Buffer,
+      );
+      data.writeUInt8(data.readUInt8(data.length >> 1) ^ 0x10, data.length >> 1);
+      connection.prepare('update snapshots set data = ? where id = ?').run(data, bad1);
+      connection
+        .prepare('update snapshots set data = zeroblob(length(data)) where id = ?')
+        .run(bad2);
+    } finally {
+      connection.close();
+    }
+    expect((await cli(['repair', '--data-dir', dir])).code).toBe(6);
+    const backup = join(dir, 'before-repair.db.gz');
+    const text = await cli(['repair', '--yes', '--backup', backup, '--data-dir', dir]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`dropped snapshot ${bad1} of session-${PUBLIC_SESSION}: `);
+    expect(text.stdout).toContain(`dropped snapshot ${bad2} of session-${PUBLIC_SESSION}: `);
+    expect(text.stdout).not.toContain(`dropped snapshot ${good} `);
+
+    const listed = await json<{ snapshots: { id: number }[] }>([
+      'snapshot',
+      'list',
+      '--data-dir',
+      dir,
+    ]);
+    expect(listed.snapshots.map((s) => s.id)).toEqual([good]);
+    expect(await json(['snapshot', 'verify', '--data-dir', dir])).toMatchObject({
+      ok: true,
+      checked: 1,
+    });
+    // The backup, taken first, still holds all three.
+    const restoredDir = fixtureDataDir('snaprepaired');
+    expect((await cli(['restore', backup, '--yes', '--data-dir', restoredDir])).code).toBe(0);
+    const before = await json<{ snapshots: { id: number }[] }>([
+      'snapshot',
+      'list',
+      '--data-dir',
+      restoredDir,
+    ]);
+    expect(before.snapshots.map((s) => s.id).sort()).toEqual([...made].sort());
+    // Nothing left to drop.
+    const again = await json<{ droppedSnapshots: unknown[]; ok: boolean }>([
+      'repair',
+      '--yes',
+      '--data-dir',
+      dir,
+    ]);
+    expect(again).toMatchObject({ droppedSnapshots: [], ok: true });
+  }, 120_000);
+
   it('refuses a session that does not exist, and a missing argument', async () => {
     const dir = fixtureDataDir('snapmissing');
     expect(

@@ -1,6 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+import type { EventStore } from '@wirthforge/eventstore';
+import { createSnapshotStore } from '@wirthforge/snapshots';
+import type { SnapshotRejection } from '@wirthforge/snapshots';
+
 import { backupToFile } from '../backup-file.js';
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
@@ -18,9 +22,15 @@ interface RepairOptions extends CommonOptions {
   readonly backup?: string;
 }
 
-const REPAIRABLE = new Set(['session_totals', 'user_totals']);
+const REPAIRABLE = new Set(['session_totals', 'user_totals', 'snapshot']);
 /** Problems of the events themselves: rows rebuilt from them would be wrong. */
-const DAMAGED_EVENTS = new Set(['checksum', 'undecodable', 'dangling_reference', 'sqlite', 'archive']);
+const DAMAGED_EVENTS = new Set([
+  'checksum',
+  'undecodable',
+  'dangling_reference',
+  'sqlite',
+  'archive',
+]);
 
 async function check(env: Parameters<typeof openReadOnly>[0]): Promise<VerifyReport> {
   // Damaged rows are read, and named by the checks, not refused.
@@ -30,6 +40,22 @@ async function check(env: Parameters<typeof openReadOnly>[0]): Promise<VerifyRep
   } finally {
     await open.close();
   }
+}
+
+/**
+ * Deletes every snapshot that fails its checks (checksum, decoding, header, against the
+ * log, its base), in one commit, and returns them. A load never uses such a snapshot; a
+ * delta whose base is bad fails as `base_unusable` and goes with it.
+ */
+export async function dropCorruptSnapshots(store: EventStore): Promise<SnapshotRejection[]> {
+  const report = await createSnapshotStore(store).verify();
+  const bad = [...report.bad];
+  if (bad.length > 0) {
+    await store.commitBatch([], {
+      writes: [{ kind: 'snapshot.delete', ids: bad.map((b) => b.id) }],
+    });
+  }
+  return bad;
 }
 
 /** `wfstate repair`. */
@@ -44,13 +70,14 @@ export const repairCommand: CommandDefinition = {
         `where to write the backup taken first (default: ${BACKUPS_DIR}/pre-repair-TIME.db.gz in the data directory)`,
       )
       .description(
-        'rebuild the session and user rows from the events, after a verified backup; says what changed',
+        'rebuild the session and user rows from the events and drop corrupt snapshots, after a verified backup; says what changed',
       )
       .addHelpText(
         'after',
         `${examples('wfstate repair', 'wfstate repair --yes --backup /mnt/safe/before-repair.db.gz --json')}
 Runs verify --deep, takes a verified backup, rewrites every session and user row from
-the events (the projections), and verifies again. Events themselves are never changed:
+the events (the projections), drops every snapshot that fails its checks (one line per
+snapshot dropped: a load falls back past it anyway), and verifies again. Events themselves are never changed:
 a damaged event (checksum, gap) is reported, and \`wfstate restore\` is the way back.
 Needs the writer lock.
 `,
@@ -91,8 +118,10 @@ Needs the writer lock.
       }
       const open = await openWritable(env);
       let rebuilt;
+      let dropped: readonly SnapshotRejection[];
       try {
         rebuilt = await open.store.rebuildProjections();
+        dropped = await dropCorruptSnapshots(open.store);
       } finally {
         await open.close();
       }
@@ -105,6 +134,7 @@ Needs the writer lock.
       const json = {
         backup,
         rebuilt,
+        droppedSnapshots: dropped,
         before: { problems: before.problems },
         fixed,
         remaining: left,
@@ -117,10 +147,14 @@ Needs the writer lock.
             'rows rewritten',
             `${formatCount(rebuilt.sessions)} session(s), ${formatCount(rebuilt.users)} user(s) from ${formatCount(rebuilt.events)} event(s)`,
           ],
+          ['snapshots dropped', String(dropped.length)],
           ['problems before', String(before.problems.length)],
           ['fixed', String(fixed.length)],
           ['remaining', String(left.length)],
         ]),
+        ...dropped.map(
+          (d) => `dropped snapshot ${d.id} of ${d.stream}: ${d.reason} (${d.message})`,
+        ),
         ...(fixed.length === 0
           ? []
           : [
