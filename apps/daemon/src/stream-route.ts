@@ -35,7 +35,32 @@ interface IngestMessage {
 }
 
 function send(socket: WebSocket, message: unknown): void {
-  if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(message));
+  if (socket.readyState !== socket.OPEN) return;
+  let text: string;
+  try {
+    text = JSON.stringify(message);
+  } catch (error) {
+    // Nothing a client sends is echoed unchecked, but an answer that cannot be written
+    // must never take the daemon down with it.
+    text = JSON.stringify({
+      op: 'error',
+      error: {
+        code: 'internal',
+        message: `the answer could not be written: ${(error as Error).message}`,
+        retryable: false,
+      },
+    });
+  }
+  socket.send(text);
+}
+
+/** The `id` of a message, echoed in its answer: a string or a finite number. */
+function messageId(message: object): { id: string | number | undefined; bad: boolean } {
+  const id = (message as { id?: unknown }).id;
+  if (id === undefined) return { id: undefined, bad: false };
+  if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id)))
+    return { id, bad: false };
+  return { id: undefined, bad: true };
 }
 
 function sendError(socket: WebSocket, error: unknown, id?: string | number): void {
@@ -173,30 +198,40 @@ export function registerStreamRoute(
           );
           return;
         }
+        const { id, bad } = messageId(message);
+        if (bad) {
+          sendError(
+            socket,
+            new DaemonError('invalid_request', 'id must be a string or a finite number', {
+              issues: [{ path: '/id', keyword: 'type', message: 'must be a string or a number' }],
+            }),
+          );
+          return;
+        }
         const op = (message as { op?: unknown }).op;
         try {
           requireReady();
         } catch (error) {
-          sendError(socket, error, (message as { id?: string | number }).id);
+          sendError(socket, error, id);
           return;
         }
         if (op === 'ingest') {
           const ingest = message as IngestMessage;
           if (typeof ingest.session !== 'string') {
-            sendError(socket, invalidMessage('ingest: session must be the session id'), ingest.id);
+            sendError(socket, invalidMessage('ingest: session must be the session id'), id);
             return;
           }
           service.ingest(ingest.session, ingest.events).then(
             (result) =>
               send(socket, {
                 op: 'ack',
-                ...(ingest.id === undefined ? {} : { id: ingest.id }),
+                ...(id === undefined ? {} : { id }),
                 ...result,
               }),
             (error: unknown) => {
               if (errorBody(error).status >= 500)
                 logger.error({ err: error }, 'websocket ingest failed');
-              sendError(socket, error, ingest.id);
+              sendError(socket, error, id);
             },
           );
         } else if (op === 'subscribe') {
@@ -232,7 +267,9 @@ export function registerStreamRoute(
         } else {
           sendError(
             socket,
-            invalidMessage(`unknown op ${JSON.stringify(op)}: ingest, subscribe or unsubscribe`),
+            invalidMessage(
+              `unknown op ${typeof op === 'string' ? JSON.stringify(op.slice(0, 64)) : typeof op}: ingest, subscribe or unsubscribe`,
+            ),
           );
         }
       });

@@ -187,3 +187,36 @@ describe('bodies and frames that are not UTF-8', () => {
     client.close();
   });
 });
+
+describe('WebSocket messages whose answer would echo a hostile value', () => {
+  // Found by the fault suite's generated frames: JSON.parse reads a value nested 200 000
+  // levels deep, JSON.stringify of the answer that echoed it overflowed the stack, and
+  // the rejection of the ingest's promise took the daemon down.
+  it('refuses an id that is not a string or a number (/id), and an op nested deep, staying up', async () => {
+    const id = await startSession(daemon);
+    const valid = validEvents(id);
+    const client = await openStream(daemon);
+    const deep = `${'['.repeat(200_000)}1${']'.repeat(200_000)}`;
+    client.socket.send(
+      `{"op":"ingest","id":${deep},"session":"${id}","events":[${JSON.stringify(valid['ai.output'])}]}`,
+    );
+    const refused = await client.next((m) => m.op === 'error');
+    expect(refused.id).toBeUndefined();
+    expect(refused.error).toMatchObject({
+      code: 'invalid_request',
+      issues: [{ path: '/id', keyword: 'type' }],
+    });
+    client.socket.send(`{"op":${deep}}`);
+    const unknownOp = await client.next(
+      (m) =>
+        m.op === 'error' &&
+        /unknown op object/.test(String((m.error as { message: string }).message)),
+    );
+    expect(unknownOp.error).toMatchObject({ code: 'invalid_request' });
+    expect(await storedTypes(id)).toEqual(['system.start']);
+    client.send({ op: 'ingest', id: 'after', session: id, events: [valid['ai.output']] });
+    const ack = await client.next((m) => m.op === 'ack' && m.id === 'after');
+    expect(ack.positions).toHaveLength(1);
+    client.close();
+  });
+});
