@@ -11,17 +11,12 @@
  * sequence), so a rolled-back batch leaves no gap.
  */
 import {
-  ConcurrencyError,
-  IdempotencyConflictError,
   StorageError,
-  expectedVersionMatches,
-  eventChecksum,
   migrateToLatest,
   resolveReadAllOptions,
   resolveReadStreamOptions,
   rowWriteQuery,
   rowWriteStreams,
-  streamKindOf,
   validateAppendBatch,
   validateReadAllOptions,
   validateReadStreamOptions,
@@ -34,22 +29,20 @@ import type {
   Database,
   EventStorage,
   MigrationReport,
-  NewEventRecord,
   ReadAllOptions,
   ReadStreamOptions,
   RowWrite,
   RowWriteResult,
   StoredEventRecord,
   StreamAppend,
-  StreamAppendResult,
-  StreamKind,
 } from '@wirthforge/storage';
 import { InsertQueryBuilder, Kysely, sql } from 'kysely';
-import type { Transaction } from 'kysely';
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
 import { crc32 } from 'node:zlib';
 
+import { GroupRows, planAppend } from './append-plan.js';
+import type { AppendState, PlannedBatch } from './append-plan.js';
 import { classifyPostgresError, toPostgresStorageError } from './errors.js';
 import { postgresSchemaDialect } from './postgres-schema-dialect.js';
 import { SchemaScopedPostgresDialect } from './schema-scoped-dialect.js';
@@ -90,8 +83,108 @@ const APPEND_LOCK_NAMESPACE = 0x57465354;
 const INT8_OID = 20;
 /** Batches applied in one transaction at most (group commit). */
 const MAX_GROUP = 64;
-/** Rows per multi-row insert: 10 parameters each, far below PostgreSQL's 65535. */
-const ROWS_PER_INSERT = 1000;
+
+/**
+ * Reads, under the append lock, what a group of appends needs: the head, the next ids,
+ * the streams it names, the event types not cached, and the stored events of its ids.
+ * Lists come back as JSON arrays so that one row holds everything.
+ */
+const APPEND_STATE_QUERY = `select
+  greatest((select max(position) from events), (select max(last_position) from segments), 0)::int8 as head,
+  coalesce((select max(id) from streams), 0) as max_stream,
+  coalesce((select max(id) from event_types), 0) as max_type,
+  coalesce((select json_agg(json_build_array(name, id, version)) from streams
+    where name = any($1::text[])), '[]') as streams,
+  coalesce((select json_agg(json_build_array(name, id)) from event_types
+    where name = any($2::text[])), '[]') as types,
+  coalesce((select json_agg(json_build_array(e.event_id, e.position, s.name, t.name,
+      e.schema_version, e.timestamp_us, e.frame_id, encode(e.payload, 'hex')))
+    from events e join streams s on s.id = e.stream_id join event_types t on t.id = e.type_id
+    where e.event_id = any($3::text[])), '[]') as stored`;
+
+/** The row of {@link APPEND_STATE_QUERY}. */
+interface AppendStateRow {
+  readonly head: number;
+  readonly max_stream: number;
+  readonly max_type: number;
+  readonly streams: readonly [name: string, id: number, version: number][];
+  readonly types: readonly [name: string, id: number][];
+  readonly stored: readonly [
+    eventId: string,
+    position: number,
+    stream: string,
+    type: string,
+    schemaVersion: number,
+    timestampUs: number,
+    frameId: number | null,
+    payloadHex: string,
+  ][];
+}
+
+/**
+ * Writes every row of a group in one statement: new event types, new streams, the new
+ * versions of existing streams, and the events, each from `unnest` of typed arrays (the
+ * foreign keys are checked at the end of the statement, after the new streams and types).
+ */
+const APPEND_WRITE_QUERY = `with new_types as (
+  insert into event_types (id, name) select * from unnest($1::int4[], $2::text[])
+), new_streams as (
+  insert into streams (id, name, kind, version, created_us)
+  select * from unnest($3::int4[], $4::text[], $5::text[], $6::int8[], $7::int8[])
+), versions as (
+  update streams set version = v.version from unnest($8::int4[], $9::int8[]) as v(id, version)
+  where streams.id = v.id
+)
+insert into events (position, stream_id, version, type_id, schema_version, timestamp_us,
+  frame_id, event_id, payload, checksum)
+select * from unnest($10::int8[], $11::int4[], $12::int8[], $13::int4[], $14::int4[],
+  $15::int8[], $16::int8[], $17::text[], $18::bytea[], $19::int8[])`;
+
+function writeGroupStatement(rows: GroupRows): pg.QueryConfig {
+  const streams = [...rows.newStreams.values()];
+  return {
+    name: 'wf_append_write',
+    text: APPEND_WRITE_QUERY,
+    values: [
+      rows.newTypes.map((t) => t.id),
+      rows.newTypes.map((t) => t.name),
+      streams.map((s) => s.id),
+      streams.map((s) => s.name),
+      streams.map((s) => s.kind),
+      streams.map((s) => s.version),
+      streams.map((s) => s.createdUs),
+      [...rows.versions.keys()],
+      [...rows.versions.values()],
+      rows.position,
+      rows.streamId,
+      rows.version,
+      rows.typeId,
+      rows.schemaVersion,
+      rows.timestampUs,
+      rows.frameId,
+      rows.eventId,
+      rows.payload,
+      rows.checksum,
+    ],
+  };
+}
+
+/** A failed COMMIT: the group's outcome is unknown to retry, so every batch rejects. */
+class CommitFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super('commit failed');
+  }
+}
+
+/** Whether `error` left the connection unusable (it is discarded, not returned to the pool). */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(08|57P0|E[A-Z]+$)/.test(code)) return true;
+  return error instanceof Error && /Connection terminated|not queryable/i.test(error.message);
+}
+
+/** What one batch of a group came to. */
+type GroupOutcome = { ok: AppendBatchResult } | { error: unknown };
 
 /** int8 as a JavaScript number: every integer the store holds is a safe integer. */
 function parseInt8(value: string): number {
@@ -116,36 +209,8 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes)
-    ? bytes
-    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 function toBytes(value: Uint8Array): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return toBuffer(a).equals(b);
-}
-
-function describeDifference(differences: Readonly<Record<string, boolean>>): string | undefined {
-  const names = Object.keys(differences).filter((key) => differences[key]);
-  return names.length === 0
-    ? undefined
-    : `${names.join(', ')} differ${names.length === 1 ? 's' : ''}`;
-}
-
-/** An event already stored under a client id, as the idempotency check compares it. */
-interface StoredById {
-  readonly position: number;
-  readonly stream: string;
-  readonly type: string;
-  readonly schema_version: number;
-  readonly timestamp_us: number;
-  readonly frame_id: number | null;
-  readonly payload: Uint8Array;
 }
 
 /** An append waiting for its turn. */
@@ -154,12 +219,6 @@ interface QueuedAppend {
   readonly writes: readonly RowWrite[];
   resolve(result: AppendBatchResult): void;
   reject(error: unknown): void;
-}
-
-/** An event of this batch with a client id, for repeats inside the batch. */
-interface BatchEvent {
-  readonly stream: string;
-  readonly event: NewEventRecord;
 }
 
 interface EventRowOut {
@@ -186,28 +245,6 @@ function toRecord(row: EventRowOut): StoredEventRecord {
     eventId: row.event_id,
     payload: toBytes(row.payload),
   };
-}
-
-function sameContent(
-  stream: string,
-  event: NewEventRecord,
-  other: {
-    stream: string;
-    type: string;
-    schemaVersion: number;
-    timestampUs: number;
-    frameId: number | null;
-    payload: Uint8Array;
-  },
-): string | undefined {
-  return describeDifference({
-    stream: other.stream !== stream,
-    type: other.type !== event.type,
-    schemaVersion: other.schemaVersion !== event.schemaVersion,
-    timestampUs: other.timestampUs !== event.timestampUs,
-    frameId: other.frameId !== (event.frameId ?? null),
-    payload: !bytesEqual(other.payload, event.payload),
-  });
 }
 
 /**
@@ -270,7 +307,7 @@ export async function openPostgresStorage(
       database: where,
       classify: classifyPostgresError,
     });
-    return new PostgresEventStorage(db, schema, readPageSize, migration);
+    return new PostgresEventStorage(db, pool, schema, readPageSize, migration);
   } catch (error) {
     await db.destroy().catch(() => undefined);
     throw toPostgresStorageError(error, `cannot open ${where}`);
@@ -288,6 +325,7 @@ class PostgresEventStorage implements PostgresStorage {
 
   constructor(
     readonly db: Kysely<Database>,
+    private readonly pool: pg.Pool,
     readonly schema: string,
     private readonly pageSize: number,
     readonly migration: MigrationReport,
@@ -344,344 +382,164 @@ class PostgresEventStorage implements PostgresStorage {
 
   /**
    * Group commit: the batches that queued while the previous transaction ran are applied
-   * under one lock and one COMMIT (one WAL flush), each in its own savepoint, so a batch
-   * that fails (a version conflict, say) is rolled back alone while the others commit.
-   * If the COMMIT fails, every batch of the group rejects and none is stored.
+   * under one lock and one COMMIT (one WAL flush). Four round trips whatever the group's
+   * size: `begin` and the lock in one message, one query reading what the group needs
+   * (head, the streams' versions, stored events of its ids, types), one statement writing
+   * every row of the group (`unnest` of typed arrays, named so the server plans it once per
+   * connection), and COMMIT; row writes add one statement each. The batches are planned
+   * in memory one after the other, so a batch that fails its expected version or repeats
+   * an id with other content is left out alone. If the server refuses a statement, the
+   * group is rolled back and its batches are retried one transaction each, so a failing
+   * batch still fails alone. If the COMMIT fails, every batch of the group rejects and
+   * none is stored.
    */
   private async runGroup(group: readonly QueuedAppend[]): Promise<void> {
-    const outcomes: ({ ok: AppendBatchResult; types: Map<string, number> } | { error: unknown })[] =
-      [];
+    let client: pg.PoolClient;
     try {
-      await this.db.transaction().execute(async (trx) => {
-        await sql`select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`.execute(
-          trx,
-        );
-        for (const item of group) {
-          const types = new Map<string, number>();
-          if (group.length === 1) {
-            outcomes.push({
-              ok: await this.appendInTransaction(trx, item.appends, item.writes, types),
-              types,
-            });
-            continue;
-          }
-          await sql`savepoint wf_batch`.execute(trx);
-          try {
-            const ok = await this.appendInTransaction(trx, item.appends, item.writes, types);
-            await sql`release savepoint wf_batch`.execute(trx);
-            outcomes.push({ ok, types });
-          } catch (error) {
-            await sql`rollback to savepoint wf_batch`.execute(trx);
-            await sql`release savepoint wf_batch`.execute(trx);
-            outcomes.push({ error });
-          }
-        }
-      });
+      client = await this.pool.connect();
     } catch (error) {
       const failure = toPostgresStorageError(error, 'append');
       for (const item of group) item.reject(failure);
       return;
     }
-    group.forEach((item, i) => {
-      const outcome = outcomes[i]!;
-      if ('error' in outcome) {
-        item.reject(toPostgresStorageError(outcome.error, 'append'));
+    let broken: boolean;
+    let outcomes: GroupOutcome[];
+    try {
+      outcomes = await this.applyGroup(client, group);
+    } catch (error) {
+      const atCommit = error instanceof CommitFailed;
+      const cause = atCommit ? error.cause : error;
+      broken = isConnectionError(cause);
+      if (!broken) {
+        await client.query('rollback').catch(() => {
+          broken = true;
+        });
+      }
+      client.release(broken);
+      if (group.length > 1 && !atCommit && !broken) {
+        for (const item of group) await this.runGroup([item]);
         return;
       }
-      outcome.types.forEach((id, name) => this.typeIds.set(name, id));
-      item.resolve(outcome.ok);
+      const mapped = toPostgresStorageError(cause, 'append');
+      for (const item of group) item.reject(mapped);
+      return;
+    }
+    client.release();
+    group.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if ('error' in outcome) item.reject(toPostgresStorageError(outcome.error, 'append'));
+      else item.resolve(outcome.ok);
     });
   }
 
-  private async appendInTransaction(
-    trx: Transaction<Database>,
-    appends: readonly StreamAppend[],
-    writes: readonly RowWrite[],
-    learnedTypes: Map<string, number>,
-  ): Promise<AppendBatchResult> {
-    // The caller took the append lock in an earlier statement of this transaction, so
-    // this statement's snapshot sees every append committed before.
-    let head = await this.readHead(trx);
-
-    const names = appends.map((a) => a.stream);
-    for (const write of writes) names.push(...rowWriteStreams(write));
-    const streams = new Map<string, { id: number; version: number }>();
-    if (names.length > 0) {
-      const rows = await trx
-        .selectFrom('streams')
-        .select(['id', 'name', 'version'])
-        .where('name', 'in', [...new Set(names)])
-        .execute();
-      for (const row of rows) streams.set(row.name, { id: row.id, version: row.version });
-    }
-
-    const ids = appends.flatMap((a) =>
-      a.events.flatMap((e) => (e.eventId === undefined ? [] : [e.eventId])),
+  private async applyGroup(
+    client: pg.PoolClient,
+    group: readonly QueuedAppend[],
+  ): Promise<GroupOutcome[]> {
+    // The lock is taken in a statement before the state is read, so the read's snapshot
+    // sees every append committed before.
+    await client.query(
+      `begin; select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`,
     );
-    const stored = new Map<string, StoredById>();
-    if (ids.length > 0) {
-      const rows = await trx
-        .selectFrom('events')
-        .innerJoin('streams', 'streams.id', 'events.stream_id')
-        .innerJoin('event_types', 'event_types.id', 'events.type_id')
-        .select([
-          'events.position',
-          'events.event_id',
-          'streams.name as stream',
-          'event_types.name as type',
-          'events.schema_version',
-          'events.timestamp_us',
-          'events.frame_id',
-          'events.payload',
-        ])
-        .where('events.event_id', 'in', [...new Set(ids)])
-        .execute();
-      for (const row of rows) if (row.event_id !== null) stored.set(row.event_id, row);
-    }
-
-    // Decide every event: a repeat (its original position), or new. Conflicts first,
-    // then the expected version (a stream whose events are all repeats skips it).
-    const batchIds = new Map<string, BatchEvent>();
-    const plans: { append: StreamAppend; positions: number[]; fresh: number[]; next: number }[] =
-      [];
-    let position = head;
-    for (const append of appends) {
-      const current = streams.get(append.stream)?.version ?? 0;
-      const positions = new Array<number>(append.events.length).fill(0);
-      const fresh: number[] = [];
-      /** Index of the first event of this append with each new id. */
-      const firstWithId = new Map<string, number>();
-      const repeatOf = new Map<number, number>();
-      append.events.forEach((event, i) => {
-        const id = event.eventId;
-        if (id === undefined) {
-          fresh.push(i);
-          return;
-        }
-        const prior = stored.get(id);
-        if (prior !== undefined) {
-          const differs = sameContent(append.stream, event, {
-            stream: prior.stream,
-            type: prior.type,
-            schemaVersion: prior.schema_version,
-            timestampUs: prior.timestamp_us,
-            frameId: prior.frame_id,
-            payload: prior.payload,
-          });
-          if (differs !== undefined) {
-            throw new IdempotencyConflictError(id, BigInt(prior.position), differs);
-          }
-          positions[i] = prior.position;
-          return;
-        }
-        const sameAppend = firstWithId.get(id);
-        const earlier =
-          sameAppend === undefined
-            ? batchIds.get(id)
-            : { stream: append.stream, event: append.events[sameAppend]! };
-        if (earlier !== undefined) {
-          const differs = sameContent(append.stream, event, {
-            stream: earlier.stream,
-            type: earlier.event.type,
-            schemaVersion: earlier.event.schemaVersion,
-            timestampUs: earlier.event.timestampUs,
-            frameId: earlier.event.frameId ?? null,
-            payload: earlier.event.payload,
-          });
-          if (differs !== undefined) {
-            throw new IdempotencyConflictError(id, null, `${differs}, earlier in this batch`);
-          }
-          // Same content: a stream differs otherwise, so this is the same append.
-          if (sameAppend !== undefined) repeatOf.set(i, sameAppend);
-          return;
-        }
-        firstWithId.set(id, i);
-        fresh.push(i);
+    const state = await this.readAppendState(client, group);
+    const rows = new GroupRows();
+    const nowUs = Date.now() * 1000;
+    const planned = group.map((item): PlannedBatch | { error: unknown } => {
+      try {
+        return planAppend(state, rows, item.appends, item.writes, nowUs);
+      } catch (error) {
+        return { error };
+      }
+    });
+    if (!rows.empty) await client.query(writeGroupStatement(rows));
+    const outcomes: GroupOutcome[] = [];
+    for (let i = 0; i < group.length; i++) {
+      const plan = planned[i]!;
+      if ('error' in plan) {
+        outcomes.push(plan);
+        continue;
+      }
+      const writes: RowWriteResult[] = [];
+      for (const write of group[i]!.writes) {
+        writes.push(await this.applyWrite(client, write, state.streams));
+      }
+      outcomes.push({
+        ok: { streams: plan.streams, lastPosition: BigInt(plan.lastPosition), writes },
       });
-      const allRepeats = append.events.length > 0 && fresh.length === 0;
-      if (!allRepeats && !expectedVersionMatches(append.expectedVersion, BigInt(current))) {
-        throw new ConcurrencyError(
-          append.stream,
-          append.expectedVersion === 'any' ? 0n : append.expectedVersion,
-          BigInt(current),
-        );
-      }
-      fresh.forEach((i, k) => {
-        positions[i] = position + k + 1;
-      });
-      repeatOf.forEach((first, i) => {
-        positions[i] = positions[first]!;
-      });
-      for (const [id, i] of firstWithId) {
-        batchIds.set(id, { stream: append.stream, event: append.events[i]! });
-      }
-      position += fresh.length;
-      plans.push({ append, positions, fresh, next: current + fresh.length });
     }
-
-    // Streams and types the new events need.
-    const now = Date.now() * 1000;
-    let nextStreamId: number | undefined;
-    const newStreams: {
-      id: number;
-      name: string;
-      kind: StreamKind;
-      version: number;
-      created_us: number;
-    }[] = [];
-    const createStream = async (
-      name: string,
-      kind: StreamKind,
-      version: number,
-    ): Promise<number> => {
-      nextStreamId ??= await this.nextId(trx, 'streams');
-      const id = nextStreamId++;
-      streams.set(name, { id, version });
-      newStreams.push({ id, name, kind, version, created_us: now });
-      return id;
-    };
-    for (const plan of plans) {
-      if (plan.fresh.length > 0 && !streams.has(plan.append.stream)) {
-        await createStream(
-          plan.append.stream,
-          plan.append.kind ?? streamKindOf(plan.append.stream),
-          plan.next,
-        );
-      }
+    try {
+      await client.query('commit');
+    } catch (error) {
+      throw new CommitFailed(error);
     }
-    for (const write of writes) {
-      for (const name of rowWriteStreams(write)) {
-        if (!streams.has(name)) {
-          await createStream(
-            name,
-            write.kind === 'session.upsert' ? 'session' : streamKindOf(name),
-            0,
-          );
-        }
-      }
-    }
-    const types = await this.resolveTypes(
-      trx,
-      plans.flatMap((p) => p.fresh.map((i) => p.append.events[i]!.type)),
-    );
     // Remembered only once committed: a rolled-back type id must not be.
-    types.forEach((id, name) => learnedTypes.set(name, id));
+    for (const { id, name } of rows.newTypes) this.typeIds.set(name, id);
+    return outcomes;
+  }
 
-    if (newStreams.length > 0) await trx.insertInto('streams').values(newStreams).execute();
-
-    const rows: Database['events'][] = [];
-    for (const plan of plans) {
-      const stream = streams.get(plan.append.stream);
-      if (stream === undefined) continue;
-      const nameBytes = Buffer.from(plan.append.stream, 'utf8');
-      let version = plan.next - plan.fresh.length;
-      for (const i of plan.fresh) {
-        const event = plan.append.events[i]!;
-        version++;
-        const pos = plan.positions[i]!;
-        const frameId = event.frameId ?? null;
-        const eventId = event.eventId ?? null;
-        rows.push({
-          position: pos,
-          stream_id: stream.id,
-          version,
-          type_id: types.get(event.type)!,
-          schema_version: event.schemaVersion,
-          timestamp_us: event.timestampUs,
-          frame_id: frameId,
-          event_id: eventId,
-          payload: toBuffer(event.payload),
-          checksum: eventChecksum({
-            position: pos,
-            stream: nameBytes,
-            version,
-            type: event.type,
-            schemaVersion: event.schemaVersion,
-            timestampUs: event.timestampUs,
-            frameId,
-            eventId,
-            payload: event.payload,
-          }),
-        });
+  /** What the group's plans need, in one query under the lock. */
+  private async readAppendState(
+    client: pg.PoolClient,
+    group: readonly QueuedAppend[],
+  ): Promise<AppendState> {
+    const names = new Set<string>();
+    const types = new Set<string>();
+    const ids = new Set<string>();
+    for (const item of group) {
+      for (const append of item.appends) {
+        names.add(append.stream);
+        for (const event of append.events) {
+          if (!this.typeIds.has(event.type)) types.add(event.type);
+          if (event.eventId !== undefined) ids.add(event.eventId);
+        }
       }
+      for (const write of item.writes) for (const name of rowWriteStreams(write)) names.add(name);
     }
-    for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
-      await trx
-        .insertInto('events')
-        .values(rows.slice(start, start + ROWS_PER_INSERT))
-        .execute();
+    const result = await client.query<AppendStateRow>({
+      name: 'wf_append_state',
+      text: APPEND_STATE_QUERY,
+      values: [[...names], [...types], [...ids]],
+    });
+    const row = result.rows[0]!;
+    const state: AppendState = {
+      head: row.head,
+      nextStreamId: row.max_stream + 1,
+      nextTypeId: row.max_type + 1,
+      streams: new Map(),
+      types: new Map(this.typeIds),
+      stored: new Map(),
+    };
+    for (const [name, id, version] of row.streams) state.streams.set(name, { id, version });
+    for (const [name, id] of row.types) state.types.set(name, id);
+    for (const [
+      eventId,
+      position,
+      stream,
+      type,
+      schemaVersion,
+      timestampUs,
+      frameId,
+      payload,
+    ] of row.stored) {
+      state.stored.set(eventId, {
+        position,
+        stream,
+        type,
+        schemaVersion,
+        timestampUs,
+        frameId,
+        payload: Buffer.from(payload, 'hex'),
+      });
     }
-    for (const plan of plans) {
-      const stream = streams.get(plan.append.stream);
-      if (plan.fresh.length === 0 || stream === undefined) continue;
-      if (newStreams.some((s) => s.name === plan.append.stream)) continue;
-      await trx
-        .updateTable('streams')
-        .set({ version: plan.next })
-        .where('id', '=', stream.id)
-        .execute();
-    }
-    head = position;
-
-    const writeResults: RowWriteResult[] = [];
-    for (const write of writes) writeResults.push(await this.applyWrite(trx, write, streams));
-
-    const results: StreamAppendResult[] = plans.map((plan) => ({
-      stream: plan.append.stream,
-      nextExpectedVersion: BigInt(plan.next),
-      positions: plan.positions.map((p) => BigInt(p)),
-    }));
-    return { streams: results, lastPosition: BigInt(head), writes: writeResults };
-  }
-
-  private async nextId(
-    trx: Transaction<Database>,
-    table: 'streams' | 'event_types',
-  ): Promise<number> {
-    const row = await trx
-      .selectFrom(table)
-      .select((eb) => eb.fn.max('id').as('max'))
-      .executeTakeFirst();
-    return (row?.max ?? 0) + 1;
-  }
-
-  /** Ids of `names`, inserting the missing ones (under the append lock). */
-  private async resolveTypes(
-    trx: Transaction<Database>,
-    names: readonly string[],
-  ): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    const missing = new Set<string>();
-    for (const name of names) {
-      const id = this.typeIds.get(name);
-      if (id === undefined) missing.add(name);
-      else out.set(name, id);
-    }
-    if (missing.size === 0) return out;
-    const rows = await trx
-      .selectFrom('event_types')
-      .select(['id', 'name'])
-      .where('name', 'in', [...missing])
-      .execute();
-    for (const row of rows) {
-      out.set(row.name, row.id);
-      missing.delete(row.name);
-    }
-    if (missing.size > 0) {
-      let next = await this.nextId(trx, 'event_types');
-      const created = [...missing].map((name) => ({ id: next++, name }));
-      await trx.insertInto('event_types').values(created).execute();
-      for (const row of created) out.set(row.name, row.id);
-    }
-    return out;
+    return state;
   }
 
   private async applyWrite(
-    trx: Transaction<Database>,
+    client: pg.PoolClient,
     write: RowWrite,
     streams: ReadonlyMap<string, { id: number }>,
   ): Promise<RowWriteResult> {
-    const query = rowWriteQuery(trx, write, (name) => {
+    const query = rowWriteQuery(this.db, write, (name) => {
       const entry = streams.get(name);
       if (entry === undefined) throw new StorageError('io', `stream ${name} vanished`);
       return entry.id;
@@ -690,23 +548,19 @@ class PostgresEventStorage implements PostgresStorage {
       (write.kind === 'audit.insert' || write.kind === 'snapshot.insert') &&
       query instanceof InsertQueryBuilder
     ) {
-      const inserted = (await (query as unknown as InsertQueryBuilder<Database, 'audit', never>)
+      const compiled = (query as unknown as InsertQueryBuilder<Database, 'audit', never>)
         .returning('id')
-        .executeTakeFirst()) as { id: number } | undefined;
+        .compile();
+      const result = await client.query<{ id: number }>(compiled.sql, [...compiled.parameters]);
+      const inserted = result.rows[0];
       return {
         changes: inserted === undefined ? 0 : 1,
         insertedId: inserted === undefined ? null : BigInt(inserted.id),
       };
     }
-    const results = (await query.execute()) as readonly {
-      numInsertedOrUpdatedRows?: bigint;
-      numUpdatedRows?: bigint;
-      numDeletedRows?: bigint;
-    }[];
-    const result = results[0];
-    const changes =
-      result?.numInsertedOrUpdatedRows ?? result?.numUpdatedRows ?? result?.numDeletedRows ?? 0n;
-    return { changes: Number(changes), insertedId: null };
+    const compiled = query.compile();
+    const result = await client.query(compiled.sql, [...compiled.parameters]);
+    return { changes: result.rowCount ?? 0, insertedId: null };
   }
 
   private async readHead(executor: Kysely<Database>): Promise<number> {

@@ -176,7 +176,7 @@ export const postgresCase: BenchCase = {
         value: perSecond(eventCount, burstMs),
         unit: 'events/s',
         better: 'higher',
-        note: `${BURST_IN_FLIGHT} batches in flight: group commit, each batch in its own savepoint`,
+        note: `${BURST_IN_FLIGHT} batches in flight: group commit, the queued batches in one transaction and one write statement`,
       },
       {
         name: 'postgres.append_events_per_s_writers',
