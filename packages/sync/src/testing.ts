@@ -2,9 +2,8 @@
  * Helpers for tests that run against a PostgreSQL hub (`@wirthforge/sync/testing`):
  * whether a server answers, a schema name of one's own, and dropping it afterwards.
  */
-import { randomBytes } from 'node:crypto';
-
 import type { Database } from '@wirthforge/storage';
+import { freshSchemaName, testPostgresUrl } from '@wirthforge/storage-postgres/testing';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 
@@ -15,12 +14,12 @@ import { resolveSyncConfig } from './sync-config.js';
 export function testHubUrl(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): string {
-  return env['WF_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
+  return testPostgresUrl(env);
 }
 
 /** A fresh schema name for one test (so parallel runs never share a hub). */
 export function freshHubSchema(prefix = 'wf_sync'): string {
-  return `${prefix}_${process.pid}_${randomBytes(5).toString('hex')}`;
+  return freshSchemaName(prefix);
 }
 
 /** `undefined` when a hub can be opened at `url`, else why not (no password in it). */

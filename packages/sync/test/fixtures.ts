@@ -4,7 +4,6 @@
  * its own on the PostgreSQL server of `WF_PG_URL` (default the local one). With `CI` set
  * an unreachable server fails the suites; without it they are skipped with a message.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,56 +14,31 @@ import type { EventStore } from '@wirthforge/eventstore';
 import { simulateSession } from '@wirthforge/simulator';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
 import type { SqliteStorage } from '@wirthforge/storage-sqlite';
-import pg from 'pg';
+import {
+  dropSchema,
+  freshSchemaName as freshPostgresSchemaName,
+  requirePostgres,
+  testPostgresUrl,
+} from '@wirthforge/storage-postgres/testing';
 
 import { openSyncHub, resolveSyncConfig } from '../src/index.js';
 import type { LocalStore, SyncConfig, SyncHub } from '../src/index.js';
 
 /** The server the suites use. */
-export const PG_URL = process.env['WF_PG_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function probe(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const unreachable = await probe();
-if (unreachable !== undefined) {
-  const message =
-    `PostgreSQL is not reachable at ${PG_URL} (${unreachable}). ` +
-    'The sync suites were NOT run. Start PostgreSQL and run them with ' +
-    'WF_PG_URL=postgres://postgres@127.0.0.1:5432/test pnpm --filter @wirthforge/sync test';
-  const ci = process.env['CI'];
-  if (ci !== undefined && ci !== '' && ci !== 'false') throw new Error(message);
-  console.warn(`\n!!! ${message}\n`);
-}
+export const PG_URL = testPostgresUrl();
 
 /** Whether the suites run (false only without CI and without a server). */
-export const PG_AVAILABLE = unreachable === undefined;
+export const PG_AVAILABLE = await requirePostgres(
+  'sync suites',
+  'pnpm --filter @wirthforge/sync test',
+);
 
 /** A schema name of its own for one test. */
 export function freshSchemaName(prefix = 'wf_sync'): string {
-  return `${prefix}_${process.pid}_${randomBytes(5).toString('hex')}`;
+  return freshPostgresSchemaName(prefix);
 }
 
-/** Drops a test schema with everything in it. */
-export async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
-  }
-}
+export { dropSchema };
 
 /** The hub config of a schema on the test server. */
 export function hubConfig(schema: string, url = PG_URL): SyncConfig {
