@@ -68,8 +68,11 @@ function sendError(socket: WebSocket, error: unknown, id?: string | number): voi
   send(socket, { op: 'error', ...(id === undefined ? {} : { id }), error: body.error });
 }
 
-function invalidMessage(message: string): DaemonError {
-  return new DaemonError('invalid_request', message);
+/** An `invalid_request` about a message, with an issue at `path` (a JSON Pointer into the message). */
+function invalidMessage(message: string, path: string): DaemonError {
+  return new DaemonError('invalid_request', message, {
+    issues: [{ path, keyword: 'message', message }],
+  });
 }
 
 /**
@@ -180,7 +183,10 @@ export function registerStreamRoute(
 
       socket.on('message', (data, isBinary) => {
         if (isBinary) {
-          sendError(socket, invalidMessage('binary messages are not supported; send JSON text'));
+          sendError(
+            socket,
+            invalidMessage('binary messages are not supported; send JSON text', ''),
+          );
           return;
         }
         let message: unknown;
@@ -194,7 +200,10 @@ export function registerStreamRoute(
         if (typeof message !== 'object' || message === null) {
           sendError(
             socket,
-            invalidMessage('a message is an object with an op: ingest, subscribe or unsubscribe'),
+            invalidMessage(
+              'a message is an object with an op: ingest, subscribe or unsubscribe',
+              '',
+            ),
           );
           return;
         }
@@ -218,7 +227,11 @@ export function registerStreamRoute(
         if (op === 'ingest') {
           const ingest = message as IngestMessage;
           if (typeof ingest.session !== 'string') {
-            sendError(socket, invalidMessage('ingest: session must be the session id'), id);
+            sendError(
+              socket,
+              invalidMessage('ingest: session must be the session id', '/session'),
+              id,
+            );
             return;
           }
           service.ingest(ingest.session, ingest.events).then(
@@ -241,19 +254,26 @@ export function registerStreamRoute(
               socket,
               invalidMessage(
                 'subscribe: this connection already has a subscription; unsubscribe first',
+                '/op',
               ),
             );
             return;
           }
           if (sub.session !== undefined && typeof sub.session !== 'string') {
-            sendError(socket, invalidMessage('subscribe: session must be a session id'));
+            sendError(
+              socket,
+              invalidMessage('subscribe: session must be a session id', '/session'),
+            );
             return;
           }
           if (
             sub.types !== undefined &&
             (!Array.isArray(sub.types) || !sub.types.every((t) => typeof t === 'string'))
           ) {
-            sendError(socket, invalidMessage('subscribe: types must be an array of event types'));
+            sendError(
+              socket,
+              invalidMessage('subscribe: types must be an array of event types', '/types'),
+            );
             return;
           }
           subscribed = true;
@@ -269,6 +289,7 @@ export function registerStreamRoute(
             socket,
             invalidMessage(
               `unknown op ${typeof op === 'string' ? JSON.stringify(op.slice(0, 64)) : typeof op}: ingest, subscribe or unsubscribe`,
+              '/op',
             ),
           );
         }

@@ -192,7 +192,7 @@ describe('WebSocket messages whose answer would echo a hostile value', () => {
   // Found by the fault suite's generated frames: JSON.parse reads a value nested 200 000
   // levels deep, JSON.stringify of the answer that echoed it overflowed the stack, and
   // the rejection of the ingest's promise took the daemon down.
-  it('refuses an id that is not a string or a number (/id), and an op nested deep, staying up', async () => {
+  it('refuses an id that is not a string or a number (/id), and an op nested deep (/op), staying up', async () => {
     const id = await startSession(daemon);
     const valid = validEvents(id);
     const client = await openStream(daemon);
@@ -212,7 +212,7 @@ describe('WebSocket messages whose answer would echo a hostile value', () => {
         m.op === 'error' &&
         /unknown op object/.test(String((m.error as { message: string }).message)),
     );
-    expect(unknownOp.error).toMatchObject({ code: 'invalid_request' });
+    expect(unknownOp.error).toMatchObject({ code: 'invalid_request', issues: [{ path: '/op' }] });
     expect(await storedTypes(id)).toEqual(['system.start']);
     client.send({ op: 'ingest', id: 'after', session: id, events: [valid['ai.output']] });
     const ack = await client.next((m) => m.op === 'ack' && m.id === 'after');
