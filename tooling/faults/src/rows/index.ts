@@ -2,11 +2,13 @@ import { type FaultRow } from '../fault-row.js';
 import { adversarialInputRow } from './adversarial-input.js';
 import { clockRow } from './clock.js';
 import { contentionRow } from './contention.js';
+import { corruptArchiveRow } from './corrupt-archive.js';
 import { corruptFileRow, corruptWalRow } from './corruption.js';
 import { crashDaemonRow } from './crash-daemon.js';
 import { crashWriterRow } from './crash-writer.js';
 import { diskFullRow, ioErrorRow, readOnlyRow } from './disk.js';
 import { powerFullRow, powerNormalRow } from './power-loss.js';
+import { securityRow } from './security.js';
 
 /** Every row, in the order of the table. */
 export const ROWS: readonly FaultRow[] = [
@@ -16,10 +18,12 @@ export const ROWS: readonly FaultRow[] = [
   powerNormalRow,
   corruptFileRow,
   corruptWalRow,
+  corruptArchiveRow,
   diskFullRow,
   ioErrorRow,
   readOnlyRow,
   contentionRow,
   clockRow,
   adversarialInputRow,
+  securityRow,
 ];
