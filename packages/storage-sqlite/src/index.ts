@@ -1,5 +1,14 @@
 export { SqliteStorage, openSqliteStorage } from './sqlite-storage.js';
 export type { SqliteStorageOptions } from './sqlite-storage.js';
+export {
+  inspectSqliteWal,
+  readWalDamageReports,
+  scanSqliteWal,
+  walChecksum,
+} from './sqlite-wal-check.js';
+export type { WalDamage, WalScan } from './sqlite-wal-check.js';
+export { headMarkerPath, readHeadMarker } from './sqlite-head-marker.js';
+export type { HeadMarker } from './sqlite-head-marker.js';
 
 export { applyReaderPragmas, applyWriterPragmas } from './sqlite-pragmas.js';
 export type { SqlitePragmaReport, SynchronousMode, WriterPragmaOptions } from './sqlite-pragmas.js';

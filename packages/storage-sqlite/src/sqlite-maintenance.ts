@@ -4,7 +4,15 @@ import { StorageError, storageErrorFromJSON } from '@wirthforge/storage';
 import type { StorageErrorJSON } from '@wirthforge/storage';
 
 import type { BackupOptions, BackupReport } from './sqlite-backup.js';
-import type { IntegrityCheckOptions, IntegrityReport } from './sqlite-integrity.js';
+import { openConnection } from './sqlite-connection.js';
+import { databaseIdentity, readHeadMarker } from './sqlite-head-marker.js';
+import type {
+  IntegrityCheckOptions,
+  IntegrityProblem,
+  IntegrityReport,
+} from './sqlite-integrity.js';
+import { inspectSqliteWal, missingCommits, readWalDamageReports } from './sqlite-wal-check.js';
+import { readHeadPosition } from './sqlite-writer.js';
 import { workerExecArgv } from './worker-exec-argv.js';
 
 const WORKER_URL = new URL('../dist/sqlite-maintenance-worker.js', import.meta.url);
@@ -69,6 +77,26 @@ export async function backupSqliteFile(
 }
 
 /**
+ * The head as the writer counts it (purged and archived positions stay taken), and the
+ * database's identity.
+ */
+function committedHead(path: string, report: IntegrityReport): [number, string] {
+  try {
+    const connection = openConnection(path, { readonly: true, fileMustExist: true });
+    try {
+      return [
+        Math.max(Number(report.headPosition), readHeadPosition(connection)),
+        databaseIdentity(connection),
+      ];
+    } finally {
+      connection.close();
+    }
+  } catch {
+    return [Number(report.headPosition), ''];
+  }
+}
+
+/**
  * Runs {@link checkSqliteIntegrity} on the database file at `path` on a maintenance thread,
  * with its own read-only connection (safe while a writer writes).
  *
@@ -83,10 +111,32 @@ export async function checkSqliteFileIntegrity(
   options: IntegrityCheckOptions & { readonly busyTimeoutMs?: number } = {},
 ): Promise<IntegrityReport> {
   const { busyTimeoutMs, ...rest } = options;
-  return (await runMaintenance({
+  // The marker first: read before the database's head, it can only be behind it unless
+  // commits were lost.
+  const marker = readHeadMarker(path);
+  const found = inspectSqliteWal(path, marker);
+  const report = (await runMaintenance({
     task: 'integrity',
     path,
     busyTimeoutMs: busyTimeoutMs ?? 5000,
     options: rest,
   })) as IntegrityReport;
+  const wal: IntegrityProblem[] = readWalDamageReports(path).map((damage) => ({
+    kind: 'wal',
+    finding: damage.kind,
+    file: damage.report ?? path,
+    message:
+      `${damage.message} (found at an earlier open; report ${damage.report ?? '?'}` +
+      `${damage.quarantine === undefined ? '' : `, the damaged WAL kept as ${damage.quarantine}`})`,
+  }));
+  if (found !== undefined) {
+    wal.push({ kind: 'wal', finding: found.kind, file: `${path}-wal`, message: found.message });
+  }
+  const missing =
+    marker === undefined ? undefined : missingCommits(path, marker, ...committedHead(path, report));
+  if (missing !== undefined) {
+    wal.push({ kind: 'wal', finding: missing.kind, file: path, message: missing.message });
+  }
+  if (wal.length === 0) return report;
+  return { ...report, ok: false, problems: [...wal, ...report.problems] };
 }

@@ -232,10 +232,18 @@ export class SqliteSealer {
     this.rollbackToSavepoint = c.prepare('ROLLBACK TO seal');
     this.maxSpan = readSegmentMaxSpan(c);
     // Hot rows left by an earlier run age from now (their append time is not recorded).
+    // A skip scan of the (stream_id, version) index: two seeks per stream with hot rows,
+    // where a GROUP BY would read every hot row (a backlog of a million rows after a crash
+    // took most of a second of the open).
     const rows = c
       .prepare(
-        'select e.stream_id, s.name, min(e.version), max(e.version) from events e ' +
-          'join streams s on s.id = e.stream_id group by e.stream_id',
+        'with recursive hot(id) as (select min(stream_id) from events union all ' +
+          'select (select min(stream_id) from events where stream_id > hot.id) from hot ' +
+          'where hot.id is not null) ' +
+          'select hot.id, s.name, ' +
+          '(select min(version) from events where stream_id = hot.id), ' +
+          '(select max(version) from events where stream_id = hot.id) ' +
+          'from hot join streams s on s.id = hot.id',
       )
       .raw(true)
       .all() as [number, string, number, number][];

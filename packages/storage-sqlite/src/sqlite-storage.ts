@@ -1,7 +1,14 @@
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { StorageError, migrateToLatest, validateAppendBatch } from '@wirthforge/storage';
+import {
+  SCHEMA_VERSION,
+  SCHEMA_VERSION_KEY,
+  StorageError,
+  createMigrations,
+  migrateToLatest,
+  validateAppendBatch,
+} from '@wirthforge/storage';
 import type {
   AppendBatchOptions,
   AppendBatchResult,
@@ -33,7 +40,16 @@ import { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
 import { DEFAULT_SEAL_OPTIONS } from './sqlite-sealer.js';
 import type { SealOptions } from './sqlite-sealer.js';
 import { assertSupportedSqliteVersion } from './sqlite-version.js';
+import { databaseIdentity, readHeadMarker } from './sqlite-head-marker.js';
+import {
+  inspectSqliteWal,
+  missingCommits,
+  quarantineWal,
+  recordWalDamage,
+} from './sqlite-wal-check.js';
+import type { WalDamage } from './sqlite-wal-check.js';
 import { SqliteWriterClient } from './sqlite-writer-client.js';
+import type { WriterStart } from './sqlite-writer-client.js';
 import type { CheckpointMode, CheckpointResult } from './sqlite-writer-protocol.js';
 
 /** Options of {@link openSqliteStorage}. */
@@ -82,6 +98,14 @@ export interface SqliteStorageOptions {
    * `corrupt` saying so.
    */
   readonly coldSegments?: ColdSegmentSource | undefined;
+  /**
+   * Called once for each damage found at open: a WAL whose committed frames SQLite would
+   * discard, a WAL cut short, or commits missing (a deleted WAL). The damaged WAL is
+   * copied beside the database first and a report left there for `checkIntegrity`; the
+   * store then opens at the last intact commit. Default: a process warning
+   * (`WIRTHFORGE_WAL_DAMAGE`) with the message. Also listed in {@link SqliteStorage.walDamage}.
+   */
+  readonly onWalDamage?: ((damage: WalDamage) => void) | undefined;
 }
 
 const DEFAULTS = {
@@ -135,7 +159,7 @@ export function resolveSealOptions(
 
 function resolveOptions(
   options: SqliteStorageOptions,
-): Required<Omit<SqliteStorageOptions, 'coldSegments'>> {
+): Required<Omit<SqliteStorageOptions, 'coldSegments' | 'onWalDamage'>> {
   if (typeof options.path !== 'string' || options.path.length === 0) {
     throw new StorageError('invalid_argument', 'options.path: expected a database file path');
   }
@@ -183,18 +207,53 @@ class MigratingSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * The schema version when the file is exactly current (its recorded version is this
+ * code's and every migration this code knows, and no other, is recorded as applied);
+ * undefined otherwise, and then the migrator decides (migrates, or refuses a newer one).
+ */
+function currentSchemaVersion(connection: SqliteConnection): number | undefined {
+  const tables = connection
+    .prepare(
+      "select name from sqlite_master where type = 'table' and name in ('metadata', 'kysely_migration')",
+    )
+    .pluck()
+    .all() as string[];
+  if (tables.length !== 2) return undefined;
+  const value = connection
+    .prepare('select value from metadata where key = ?')
+    .pluck()
+    .get(SCHEMA_VERSION_KEY);
+  if (value !== String(SCHEMA_VERSION)) return undefined;
+  const applied = connection.prepare('select name from kysely_migration').pluck().all() as string[];
+  const known = Object.keys(createMigrations(sqliteSchemaDialect));
+  const same = applied.length === known.length && known.every((name) => applied.includes(name));
+  return same ? SCHEMA_VERSION : undefined;
+}
+
 async function migrate(path: string, busyTimeoutMs: number): Promise<MigrationReport> {
   // A new database is created owner-only (0600); SQLite gives its -wal and -shm files the
   // database file's mode.
   if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
   const connection = openConnection(path, { timeout: busyTimeoutMs });
-  const db = new Kysely<Database>({
-    dialect: new MigratingSqliteDialect({ database: connection }),
-  });
   try {
     // WAL first, so readers can open the file while the writer holds it.
     connection.pragma('journal_mode = WAL');
     connection.pragma('foreign_keys = ON');
+    // The usual open: nothing to migrate, known without building the migrator.
+    const current = currentSchemaVersion(connection);
+    if (current !== undefined) {
+      connection.close();
+      return { schemaVersion: current, previousVersion: current, applied: [] };
+    }
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
+  const db = new Kysely<Database>({
+    dialect: new MigratingSqliteDialect({ database: connection }),
+  });
+  try {
     return await migrateToLatest(db, sqliteSchemaDialect, {
       database: path,
       classify: classifySqliteError,
@@ -232,6 +291,12 @@ export class SqliteStorage implements EventStorage {
     private readonly reader: SqliteEventReader,
     private readonly lock: LockFile,
     private readonly busyTimeoutMs: number,
+    /**
+     * Damage to the WAL found at open (empty after a clean stop): what it was, where the
+     * damaged WAL was copied, and the report left for `checkIntegrity`. The store opened
+     * at the last intact commit.
+     */
+    readonly walDamage: readonly WalDamage[] = [],
   ) {}
 
   /** Whether {@link close} was called. */
@@ -399,11 +464,12 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   assertSupportedSqliteVersion(sqliteVersion);
   const { path } = resolved;
   const lock = acquireLockFile(path);
-  let writer: SqliteWriterClient | undefined;
+  let start: WriterStart | undefined;
+  let startedWriter: ReturnType<WriterStart['open']> | undefined;
   const connections: SqliteConnection[] = [];
   try {
-    const migration = await migrate(path, resolved.busyTimeoutMs);
-    const started = await SqliteWriterClient.start({
+    // The writer thread loads its modules while this thread migrates and opens the readers.
+    start = SqliteWriterClient.spawn({
       path,
       pragmas: {
         synchronous: resolved.synchronous,
@@ -416,7 +482,16 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       maxGroupEvents: resolved.maxGroupEvents,
       seal: resolved.seal as SealOptions | false,
     });
-    writer = started.client;
+    // After an unclean stop: what SQLite is about to discard, found before it opens the
+    // file, the damaged WAL copied aside.
+    const marker = readHeadMarker(path);
+    const walDamage: WalDamage[] = [];
+    const inWal = inspectSqliteWal(path, marker);
+    if (inWal !== undefined) {
+      walDamage.push(recordWalDamage({ ...inWal, quarantine: quarantineWal(path) }));
+    }
+    const migration = await migrate(path, resolved.busyTimeoutMs);
+    startedWriter = start.open();
     const open = (): SqliteConnection => {
       const connection = openConnection(path, {
         readonly: true,
@@ -429,6 +504,15 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     };
     const readConnection = open();
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: open() }) });
+    const started = await startedWriter;
+    const writer = started.client;
+    const missing = missingCommits(
+      path,
+      marker,
+      started.ready.headPosition,
+      databaseIdentity(readConnection),
+    );
+    if (missing !== undefined) walDamage.push(recordWalDamage(missing));
     const reader = new SqliteEventReader(
       readConnection,
       resolved.readPageSize,
@@ -447,11 +531,24 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       reader,
       lock,
       resolved.busyTimeoutMs,
+      walDamage,
     );
+    const report =
+      options.onWalDamage ??
+      ((damage: WalDamage) =>
+        process.emitWarning(
+          `${damage.message}${damage.quarantine === undefined ? '' : `; the damaged WAL is kept as ${damage.quarantine}`}` +
+            `${damage.report === undefined ? '' : `; report ${damage.report}`}`,
+          { code: 'WIRTHFORGE_WAL_DAMAGE' },
+        ));
+    for (const damage of walDamage) report(damage);
     return storage;
   } catch (error) {
     for (const connection of connections) connection.close();
-    if (writer !== undefined) await writer.close().catch(() => undefined);
+    // A writer that started closes as usual; one that did not is stopped.
+    const started = await startedWriter?.catch(() => undefined);
+    if (started !== undefined) await started.client.close().catch(() => undefined);
+    else await start?.abort().catch(() => undefined);
     lock.release();
     throw toSqliteStorageError(error, `cannot open ${path}`);
   }

@@ -14,6 +14,7 @@ import { encodeAppendRequest } from './sqlite-writer-protocol.js';
 import type {
   AppendResponse,
   CheckpointMode,
+  OpenRequest,
   CheckpointResult,
   WriterRequest,
   WriterResponse,
@@ -29,6 +30,14 @@ const WORKER_URL = new URL('../dist/sqlite-writer-worker.js', import.meta.url);
 interface Pending {
   readonly resolve: (response: WriterResponse) => void;
   readonly reject: (error: StorageError) => void;
+}
+
+/** A writer thread that is loading its modules; see {@link SqliteWriterClient.spawn}. */
+export interface WriterStart {
+  /** Lets the thread open its connection; resolves once it is ready. */
+  open(): Promise<{ client: SqliteWriterClient; ready: WriterReady }>;
+  /** Stops the thread (a start that will not be opened). */
+  abort(): Promise<void>;
 }
 
 /** What the writer reported when it started. */
@@ -80,43 +89,87 @@ export class SqliteWriterClient {
     });
   }
 
+  /**
+   * Starts the writer thread, which loads its modules while the caller goes on (the
+   * storage migrates the schema meanwhile); {@link WriterStart.open} then lets it open its
+   * connection and waits until it is configured.
+   */
+  static spawn(data: WriterWorkerData): WriterStart {
+    const worker = new Worker(WORKER_URL, { workerData: data, execArgv: workerExecArgv() });
+    let early: StorageError | undefined;
+    const onEarlyExit = (code: number): void => {
+      early ??= new StorageError(
+        'io',
+        `the writer of ${data.path} exited while starting (code ${code})`,
+      );
+    };
+    const onEarlyError = (error: Error): void => {
+      early ??= new StorageError(
+        'io',
+        `the writer of ${data.path} failed to start: ${error.message}`,
+        { cause: error },
+      );
+    };
+    worker.on('exit', onEarlyExit);
+    worker.on('error', onEarlyError);
+    const ready = new Promise<{ client: SqliteWriterClient; ready: WriterReady }>(
+      (resolve, reject) => {
+        const fail = (code: number): void =>
+          reject(
+            early ??
+              new StorageError(
+                'io',
+                `the writer of ${data.path} exited while starting (code ${code})`,
+              ),
+          );
+        worker.once('exit', fail);
+        worker.once('message', (message: WriterResponse) => {
+          worker.off('exit', onEarlyExit);
+          worker.off('error', onEarlyError);
+          worker.off('exit', fail);
+          if (message.type === 'ready') {
+            const client = new SqliteWriterClient(worker, data.path);
+            resolve({
+              client,
+              ready: { pragmas: message.pragmas, headPosition: message.headPosition },
+            });
+          } else if (message.type === 'init-failed') {
+            reject(storageErrorFromJSON(message.error));
+          } else {
+            reject(
+              new StorageError(
+                'io',
+                `the writer of ${data.path} sent ${message.type} before ready`,
+              ),
+            );
+            void worker.terminate();
+          }
+        });
+      },
+    );
+    // Settled through `open`; a thread aborted before it is never awaited.
+    ready.catch(() => undefined);
+    let opened = false;
+    return {
+      open: () => {
+        if (!opened) {
+          opened = true;
+          const open: OpenRequest = { type: 'open' };
+          if (early === undefined) worker.postMessage(open);
+        }
+        return ready;
+      },
+      abort: async () => {
+        await worker.terminate();
+      },
+    };
+  }
+
   /** Starts the writer thread and waits until its connection is open and configured. */
   static start(
     data: WriterWorkerData,
   ): Promise<{ client: SqliteWriterClient; ready: WriterReady }> {
-    const worker = new Worker(WORKER_URL, { workerData: data, execArgv: workerExecArgv() });
-    return new Promise((resolve, reject) => {
-      const onEarlyExit = (code: number): void =>
-        reject(
-          new StorageError('io', `the writer of ${data.path} exited while starting (code ${code})`),
-        );
-      const onEarlyError = (error: Error): void =>
-        reject(
-          new StorageError('io', `the writer of ${data.path} failed to start: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      worker.once('exit', onEarlyExit);
-      worker.once('error', onEarlyError);
-      worker.once('message', (message: WriterResponse) => {
-        worker.off('exit', onEarlyExit);
-        worker.off('error', onEarlyError);
-        if (message.type === 'ready') {
-          const client = new SqliteWriterClient(worker, data.path);
-          resolve({
-            client,
-            ready: { pragmas: message.pragmas, headPosition: message.headPosition },
-          });
-        } else if (message.type === 'init-failed') {
-          reject(storageErrorFromJSON(message.error));
-        } else {
-          reject(
-            new StorageError('io', `the writer of ${data.path} sent ${message.type} before ready`),
-          );
-          void worker.terminate();
-        }
-      });
-    });
+    return SqliteWriterClient.spawn(data).open();
   }
 
   /** The error that stopped the writer, if it stopped. */

@@ -72,6 +72,14 @@ export interface CloseRequest {
 /** Messages to the writer. */
 export type WriterRequest = AppendRequest | CheckpointRequest | CloseRequest;
 
+/**
+ * The first message to the writer: the schema is migrated, open the connection. The
+ * thread is started before the migration so that loading its modules overlaps it.
+ */
+export interface OpenRequest {
+  readonly type: 'open';
+}
+
 /** What one row write did (ids cross as numbers or bigints). */
 export interface EncodedWriteResult {
   readonly changes: number;

@@ -5,8 +5,9 @@
  * arrives are applied under the same transaction, each in its own savepoint, and made
  * durable by one COMMIT (one fsync); every batch is acknowledged only after that COMMIT.
  * Also runs the checkpoint policy: PASSIVE while writes flow, TRUNCATE once idle; and
- * sealing: a sealing thread of its own (started when the first segment is due) reads and
- * encodes hot rows into a segment while the writer goes on committing, and the writer
+ * sealing: a sealing thread of its own (started when the first segment is due, after the
+ * writer said it is ready) reads and encodes hot rows into a segment while the writer goes
+ * on committing, and the writer
  * writes the prepared segment in a savepoint of the next append's group (no fsync of its
  * own, a few ms at most), or on its own once appends are quiet.
  */
@@ -18,6 +19,7 @@ import { storageErrorFromJSON, storageErrorToJSON } from '@wirthforge/storage';
 import { toSqliteStorageError } from './errors.js';
 import { openConnection } from './sqlite-connection.js';
 import type { SqliteConnection } from './sqlite-connection.js';
+import { HeadMarkerWriter } from './sqlite-head-marker.js';
 import { applyWriterPragmas } from './sqlite-pragmas.js';
 import type { SealWorkerData, SealWorkerResponse } from './sqlite-seal-protocol.js';
 import { SqliteSealer } from './sqlite-sealer.js';
@@ -26,6 +28,7 @@ import { SqliteWriter } from './sqlite-writer.js';
 import { FIELDS_PER_EVENT } from './sqlite-writer-protocol.js';
 import type {
   AppendRequest,
+  OpenRequest,
   WriterRequest,
   WriterResponse,
   WriterWorkerData,
@@ -54,11 +57,15 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   let connection: SqliteConnection | undefined;
   let writer: SqliteWriter;
   let sealer: SqliteSealer | undefined;
+  let marker: HeadMarkerWriter;
   try {
     connection = openConnection(data.path, { fileMustExist: true });
     const pragmas = applyWriterPragmas(connection, data.pragmas);
     writer = new SqliteWriter(connection);
     if (data.seal !== false) sealer = new SqliteSealer(connection, data.seal);
+    // Written after every commit: after an unclean stop it says which head was committed.
+    marker = new HeadMarkerWriter(data.path, connection);
+    marker.write(writer.headPosition);
     post(port, { type: 'ready', pragmas, headPosition: writer.headPosition });
   } catch (error) {
     connection?.close();
@@ -261,7 +268,8 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       ? undefined
       : setInterval(scheduleSeal, Math.max(10, Math.min(1000, sealer.options.maxAgeMs)));
   sealTimer?.unref();
-  scheduleSeal();
+  // Not before `ready` is out: creating the sealing thread takes the writer a few ms.
+  setImmediate(scheduleSeal);
 
   const postAppended = (id: number, result: WriterAppendResult): void => {
     post(
@@ -334,6 +342,7 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       writer.commitGroup();
       lastCommit = Date.now();
       walDirty = true;
+      marker.write(writer.headPosition);
     } catch (error) {
       commitError = error;
     }
@@ -407,15 +416,19 @@ function main(port: MessagePort, data: WriterWorkerData): void {
     }
   };
   const finishClose = (id: number): void => {
+    let emptied = false;
     try {
-      writer.checkpoint('truncate', 0);
+      emptied = !writer.checkpoint('truncate', 0).busy;
     } catch {
       // Closing the last connection checkpoints anyway.
     }
     try {
       db.close();
+      // Everything is in the database file now: no WAL left whose loss the marker must tell.
+      marker.close(emptied);
       post(port, { type: 'closed', id });
     } catch (error) {
+      marker.close(false);
       post(port, {
         type: 'failed',
         id,
@@ -427,4 +440,12 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   port.on('message', serve);
 }
 
-if (parentPort !== null) main(parentPort, workerData as WriterWorkerData);
+if (parentPort !== null) {
+  const port = parentPort;
+  // The storage starts this thread before it migrates the schema (loading the modules
+  // above overlaps the migration) and says `open` once the schema is current.
+  port.once('message', (message: OpenRequest) => {
+    if (message.type === 'open') main(port, workerData as WriterWorkerData);
+    else port.close();
+  });
+}
