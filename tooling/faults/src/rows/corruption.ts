@@ -2,6 +2,7 @@ import {
   copyFileSync,
   existsSync,
   readFileSync,
+  readdirSync,
   rmSync,
   statSync,
   truncateSync,
@@ -284,19 +285,31 @@ export const corruptFileRow: FaultRow = {
 /**
  * The WAL: a writer killed before its first checkpoint (the acknowledged commits live in
  * the WAL only), then a bit flipped in the WAL, the WAL truncated, or the WAL deleted.
- * Reports what verify names and how many acknowledged events the reopened store lacks.
+ * Reports what verify names (before any writer opens the copy: from the WAL itself and
+ * the writer's head marker), what the store's open reports and keeps aside (the damaged
+ * WAL copied, 0600, and a report that later verifies name), and how many acknowledged
+ * events the reopened store lacks.
  */
 export const corruptWalRow: FaultRow = {
   id: 'corrupt.wal',
   fault: 'bit flip in the WAL, a truncated WAL, a deleted WAL (commits not yet checkpointed)',
   knownGap:
-    'SQLite drops the WAL from the first frame whose checksum fails (and all of a deleted WAL): the database opens at the last intact commit, consistent and verifying clean, and the acknowledged commits after it are gone without a trace the store could check',
+    'the commits in a damaged, cut or deleted WAL cannot be replayed: SQLite opens at the last intact commit. The store names the damage (at open and in verify) and keeps a copy of the damaged WAL, but the events after the damage are not in the database',
   async run(ctx, result) {
     const tmp = tempDir('wal');
     try {
       const liveDir = join(tmp.dir, 'live');
       const caseDir = join(tmp.dir, 'case');
       sh('mkdir', ['-p', liveDir, caseDir]);
+      // Every file of the killed writer's directory (the head marker included), in a
+      // directory without the reports and copies of the case before.
+      const copyLive = (): void => {
+        rmSync(caseDir, { recursive: true, force: true });
+        sh('mkdir', ['-p', caseDir]);
+        for (const name of readdirSync(liveDir)) {
+          copyFileSync(join(liveDir, name), join(caseDir, name));
+        }
+      };
       const rounds = ctx.long ? 5 : 1;
       for (let round = 0; round < rounds; round++) {
         rmSync(liveDir, { recursive: true, force: true });
@@ -341,13 +354,15 @@ export const corruptWalRow: FaultRow = {
           },
         ];
         for (const c of cases) {
-          copyDir(liveDir, caseDir);
+          copyLive();
           if (!existsSync(join(caseDir, 'state.db-wal'))) {
             result.problems.push(`${c.name}: the writer left no WAL to damage`);
             continue;
           }
           const what = c.inject();
           result.runs += 1;
+          // verify (CLI, then checkIntegrity) first, on the copy as the crash left it;
+          // detect then opens the store, which reports and keeps the damage aside.
           const found = await detect(caseDir, undefined);
           const check = await checkLog(join(caseDir, 'state.db'), acked).catch(
             (error: unknown) => ({
@@ -357,19 +372,33 @@ export const corruptWalRow: FaultRow = {
               problems: [String(error)],
             }),
           );
+          const kept = readdirSync(caseDir).filter(
+            (name) => name.includes('.damage') || name.includes('-wal.damaged-'),
+          );
+          for (const name of kept) {
+            const mode = statSync(join(caseDir, name)).mode & 0o777;
+            if (mode !== 0o600)
+              result.problems.push(`${c.name}: ${name} has mode ${mode.toString(8)}, not 600`);
+          }
+          if (!kept.some((name) => name.endsWith('.json'))) {
+            result.problems.push(`${c.name}: the store's open left no damage report`);
+          }
           record(
             result,
             c.name,
-            `${what}; ${acked.size} acknowledged, ${check.lost} missing afterwards`,
+            `${what}; ${acked.size} acknowledged, ${check.lost} missing afterwards; kept: ${kept.join(', ') || 'nothing'}`,
             found,
           );
           result.acknowledged += acked.size;
           result.lost += check.lost;
           result.duplicated += check.duplicated;
-          // What is left must be a clean prefix: no gap, integrity clean.
+          // What is left must be a clean prefix: no gap, integrity clean but for the
+          // damage named.
           result.problems.push(...check.problems.map((p) => `${c.name}: ${p}`));
           result.problems.push(
-            ...found.integrity.map((p) => `${c.name}: the remaining log fails integrity: ${p}`),
+            ...found.integrity
+              .filter((p) => !p.includes('"kind":"wal"'))
+              .map((p) => `${c.name}: the remaining log fails integrity: ${p}`),
           );
           ctx.log(`corrupt.wal: ${c.name}: ${acked.size} acknowledged, ${check.lost} missing`);
         }
