@@ -5,11 +5,23 @@
  * the same file twice changes nothing; events without a version are deduplicated by
  * their `event_id`.
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 
-import { parseIsoMicros, sessionStream, validateEvent } from '@wirthforge/events';
+import {
+  isSessionId,
+  parseIsoMicros,
+  sessionStream,
+  tryParseStreamName,
+  validateEvent,
+} from '@wirthforge/events';
 import type { ValidationIssue } from '@wirthforge/events';
-import type { AppendableEvent } from '@wirthforge/eventstore';
+import {
+  isIdempotencyConflictError,
+  isInvalidEventError,
+  prepareAppend,
+  type AppendableEvent,
+} from '@wirthforge/eventstore';
 import type { EventStorage } from '@wirthforge/storage';
 import { parseAllDocuments } from 'yaml';
 
@@ -88,6 +100,23 @@ function toRecord(value: unknown, where: string, defaultStream?: string): Import
     if (typeof event.event_id === 'number') event.event_id = String(event.event_id);
   }
   const sessionId = event.session_id;
+  if (typeof value.stream === 'string' && tryParseStreamName(value.stream) === undefined) {
+    throw new CliError(
+      'invalid_input',
+      `${where}: stream ${JSON.stringify(value.stream.slice(0, 80))} is not a stream name (session-<session id>, user-<id> or system)`,
+    );
+  }
+  if (
+    typeof value.stream !== 'string' &&
+    defaultStream === undefined &&
+    typeof sessionId === 'string' &&
+    !isSessionId(sessionId)
+  ) {
+    throw new CliError(
+      'invalid_input',
+      `${where}: session_id ${JSON.stringify(String(sessionId).slice(0, 80))} is not a session id (YYYYMMDDTHHMMSSZ_NNN)`,
+    );
+  }
   const stream =
     typeof value.stream === 'string'
       ? value.stream
@@ -101,17 +130,42 @@ function toRecord(value: unknown, where: string, defaultStream?: string): Import
   return { where, stream, version: toVersion(value.version, where), event };
 }
 
+/** The offset of the first byte that is not part of a well-formed UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) {
+    for (let length = 1; length <= 4 && i + length <= bytes.length; length++) {
+      if (isUtf8(bytes.subarray(i, i + length))) {
+        i += length - 1;
+        break;
+      }
+      if (length === 4 || i + length === bytes.length) return i;
+    }
+  }
+  return bytes.length;
+}
+
 /** Parses an export file into records (format from its contents). */
 export function readImportFile(path: string): {
   format: ImportReport['format'];
   records: ImportRecord[];
 } {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (error) {
     throw new CliError('not_found', `cannot read ${path}: ${(error as Error).message}`);
   }
+  // Decoding bytes that are not UTF-8 would import U+FFFD in their place.
+  if (!isUtf8(bytes)) {
+    const offset = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, offset).toString('latin1').split('\n').length;
+    throw new CliError(
+      'invalid_input',
+      `${path} line ${line}: not UTF-8 (byte 0x${bytes[offset]?.toString(16).padStart(2, '0') ?? ''} at offset ${offset})`,
+      { hint: 'nothing was imported; exports are UTF-8' },
+    );
+  }
+  const text = bytes.toString('utf8');
   const trimmed = text.trimStart();
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     try {
@@ -176,11 +230,29 @@ export function readImportFile(path: string): {
 /** Validates every record; throws `invalid_input` naming each bad event (nothing is written). */
 export function validateRecords(records: readonly ImportRecord[]): AppendableEvent[] {
   const events: AppendableEvent[] = [];
-  const problems: { where: string; issues: readonly ValidationIssue[] }[] = [];
+  const problems: {
+    where: string;
+    issues: readonly Pick<ValidationIssue, 'path' | 'message'>[];
+  }[] = [];
   for (const record of records) {
     const result = validateEvent(record.event);
-    if (result.status === 'invalid') problems.push({ where: record.where, issues: result.issues });
-    else events.push(result.event);
+    if (result.status === 'invalid') {
+      problems.push({ where: record.where, issues: result.issues });
+      continue;
+    }
+    // What the store refuses although the schema allows it (a time before 1970, an
+    // event id over 128 characters, what the codec cannot keep), before anything is written.
+    try {
+      prepareAppend(record.stream, [result.event]);
+    } catch (error) {
+      if (!isInvalidEventError(error)) throw error;
+      problems.push({
+        where: record.where,
+        issues: error.issues.map(({ path, message }) => ({ path, message })),
+      });
+      continue;
+    }
+    events.push(result.event);
   }
   if (problems.length > 0) {
     const first = problems[0]!;
@@ -297,7 +369,19 @@ export async function importRecords(
     const head = await store.headPosition();
     for (let i = 0; i < plan.append.length; i += chunkSize) {
       const chunk = plan.append.slice(i, i + chunkSize);
-      const result = await store.appendToStream(plan.stream, chunk, { expectedVersion: expected });
+      let result: Awaited<ReturnType<ImportTarget['appendToStream']>>;
+      try {
+        result = await store.appendToStream(plan.stream, chunk, { expectedVersion: expected });
+      } catch (error) {
+        if (!isIdempotencyConflictError(error)) throw error;
+        const record = records.find(
+          (r) => r.stream === plan.stream && r.event.event_id === error.eventId,
+        );
+        throw new CliError('invalid_input', `${record?.where ?? plan.stream}: ${error.message}`, {
+          hint: `an event id names one event; nothing more of ${plan.stream} was imported`,
+          cause: error,
+        });
+      }
       // Events whose id was stored already come back with their old position.
       const fresh = result.positions.filter((p) => p > head).length;
       streamAppended += fresh;
