@@ -148,12 +148,12 @@ export function daemonHoldingLock(database: string): number | undefined {
 
 /**
  * The exit-4 error of a write that cannot go through the daemon's API: which daemon
- * holds the lock and what to do.
+ * holds the lock, why the write cannot go through it (when said), and what to do.
  */
-export function daemonHoldsLock(pid: number, cause?: unknown): CliError {
+export function daemonHoldsLock(pid: number, cause?: unknown, reason?: string): CliError {
   return new CliError(
     'locked',
-    `the daemon (wfstated, pid ${pid}) holds the writer lock, and this command cannot go through its API`,
+    `the daemon (wfstated, pid ${pid}) holds the writer lock, and this command cannot go through its API${reason === undefined ? '' : `: ${reason}`}`,
     {
       hint: `stop the daemon (kill -TERM ${pid}: it ends its sessions cleanly), run the command, then start the daemon again`,
       cause,

@@ -1,16 +1,31 @@
 /**
  * Write commands while a real daemon (`wfstated`, started here on a free port) holds the
- * writer lock: those its API offers go through it (import, snapshot create and prune),
- * the others refuse with exit 4 and say to stop the daemon; reads work beside it.
+ * writer lock: those its API offers go through it (import, snapshot create and prune,
+ * purge of a session, vacuum, repair), the others refuse with exit 4, say why and say to
+ * stop the daemon; reads work beside it.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { DAEMON_INFO_FILE, TOKEN_FILE, daemonConfig, startDaemon } from '@wirthforge/daemon';
 import type { Daemon } from '@wirthforge/daemon';
+import { openConnection } from '@wirthforge/storage-sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { DAEMON_INFO_FILE as CLI_INFO_FILE, DAEMON_TOKEN_FILE } from '../src/daemon-api.js';
-import { PUBLIC_SESSION, cli, fixtureDataDir, removeFixtureCopies, tempDir } from './fixtures.js';
+import {
+  MARKER,
+  PRIVATE_SESSION,
+  PUBLIC_SESSION,
+  archivedSegmentSlices,
+  cli,
+  filesContaining,
+  fixtureDataDir,
+  removeFixtureCopies,
+  sealEverything,
+  streamHolds,
+  tempDir,
+} from './fixtures.js';
 
 const daemons: Daemon[] = [];
 const cleanups: (() => void)[] = [];
@@ -124,19 +139,110 @@ describe('wfstate with a running daemon', () => {
     expect(pruned.deleted).toHaveLength(2);
   }, 120_000);
 
-  it('refuses the writes its API does not offer with exit 4, naming the daemon', async () => {
+  it('purges an archived session, vacuums and repairs through the daemon', async () => {
+    const dir = fixtureDataDir('dpurge');
+    await sealEverything(dir);
+    await json(['archive', 'run', '--min-age-days', '0', '--data-dir', dir]);
+    const stream = `session-${PRIVATE_SESSION}`;
+    const slices = archivedSegmentSlices(dir, stream);
+    expect(slices.length).toBeGreaterThan(0);
+    expect(await streamHolds(dir, stream, MARKER)).toBe(true);
+    const daemon = await daemonOn(dir);
+    const headers = { authorization: `Bearer ${daemon.token}` };
+
+    // A running session is not purged: it must end first.
+    const started = await fetch(`${daemon.url}/v1/sessions`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'ada' }),
+    });
+    const { session } = (await started.json()) as { session: string };
+    const running = await cli(['purge', session, '--yes', '--data-dir', dir]);
+    expect(running.code).not.toBe(0);
+    expect(running.stderr).toContain(`/v1/sessions/${session}/end`);
+
+    const purged = await json<{
+      via: string;
+      streams: string[];
+      rows: { sessions: number };
+      archive: { segments: number; partitions: { partition: string; removed: boolean }[] };
+    }>(['purge', PRIVATE_SESSION, '--yes', '--data-dir', dir]);
+    expect(purged).toMatchObject({
+      via: 'daemon',
+      streams: [stream],
+      rows: { sessions: 1 },
+      archive: { segments: slices.length, partitions: [{ partition: '2025-08', removed: false }] },
+    });
+    expect(filesContaining(dir, MARKER)).toEqual([]);
+    for (const slice of slices) {
+      expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([]);
+    }
+    // The daemon no longer knows it; the other session is still served from the archive.
+    expect((await fetch(`${daemon.url}/v1/sessions/${PRIVATE_SESSION}`, { headers })).status).toBe(
+      404,
+    );
+    const other = await fetch(`${daemon.url}/v1/sessions/${PUBLIC_SESSION}/events?limit=5`, {
+      headers,
+    });
+    expect(other.status).toBe(200);
+    expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
+
+    expect(await json(['vacuum', '--data-dir', dir])).toMatchObject({ via: 'daemon' });
+
+    // repair: a corrupt snapshot is dropped by the daemon, after the backup.
+    const { created } = await json<{ created: { id: number }[] }>([
+      'snapshot',
+      'create',
+      PUBLIC_SESSION,
+      '--full',
+      '--data-dir',
+      dir,
+    ]);
+    const connection = openConnection(join(dir, 'state.db'));
+    try {
+      connection
+        .prepare('update snapshots set data = zeroblob(length(data)) where id = ?')
+        .run(created[0]!.id);
+    } finally {
+      connection.close();
+    }
+    const repaired = await json<{
+      via: string;
+      droppedSnapshots: { id: number }[];
+      backup: { path: string };
+      ok: boolean;
+    }>(['repair', '--yes', '--data-dir', dir]);
+    expect(repaired).toMatchObject({
+      via: 'daemon',
+      droppedSnapshots: [{ id: created[0]!.id }],
+      ok: true,
+    });
+    expect(existsSync(repaired.backup.path)).toBe(true);
+    expect(await json(['snapshot', 'verify', '--data-dir', dir])).toMatchObject({ ok: true });
+
+    // Nothing pending: migrate up and init have nothing to write.
+    expect(await json(['migrate', 'up', '--data-dir', dir])).toMatchObject({
+      applied: [],
+      via: 'daemon',
+    });
+    expect(await json(['init', '--data-dir', dir])).toMatchObject({
+      created: false,
+      via: 'daemon',
+    });
+  }, 180_000);
+
+  it('refuses the writes its API does not offer with exit 4, naming the daemon and why', async () => {
     const dir = fixtureDataDir('dlocked');
     await daemonOn(dir);
     for (const argv of [
-      ['purge', PUBLIC_SESSION, '--yes'],
-      ['vacuum'],
-      ['migrate', 'up'],
+      ['purge', '--all', '--yes'],
       ['restore', join(dir, 'state.db'), '--yes'],
     ]) {
       const run = await cli([...argv, '--data-dir', dir, '--json']);
       expect(run.code, argv.join(' ')).toBe(4);
       const body = JSON.parse(run.stdout) as { error: { message: string; hint: string } };
       expect(body.error.message).toContain(`pid ${process.pid}`);
+      expect(body.error.message).toMatch(/cannot go through its API: \S/);
       expect(body.error.hint).toContain('stop the daemon');
     }
     // Nothing was removed.

@@ -130,6 +130,7 @@ describe('init, status, doctor, migrate, vacuum', () => {
       created: true,
       schemaVersion: SCHEMA_VERSION,
       migrationsApplied: MIGRATIONS,
+      via: 'writer',
     });
     const again = JSON.parse((await cli(['init', '--json'], { env })).stdout) as {
       created: boolean;

@@ -1,7 +1,7 @@
 /**
  * Writes that `wfstate` sends through a running daemon instead of taking the writer lock
  * itself: appending an import to a stream at an exact version, creating and pruning
- * snapshots. The daemon holds the only writer, so these go through its store (and its
+ * snapshots, and (see `store-admin-routes.ts`) purge, vacuum and the steps of repair. The daemon holds the only writer, so these go through its store (and its
  * instrumented storage) like every other commit.
  */
 import type { AppendableEvent } from '@wirthforge/eventstore';
@@ -12,6 +12,7 @@ import * as schemas from './api-schemas.js';
 import { DaemonError } from './errors.js';
 import type { DaemonPlugin } from './http-server.js';
 import { MAX_BATCH_EVENTS, mapStoreError } from './session-service.js';
+import { registerStoreAdminRoutes } from './store-admin-routes.js';
 
 const StreamName = { type: 'string', minLength: 1, maxLength: 200 } as const;
 
@@ -97,7 +98,9 @@ export interface MaintenanceRoutesOptions {
 /**
  * `POST /v1/admin/append` (events at an exact stream version, or `any`: what
  * `wfstate import` writes), `POST /v1/admin/snapshots` (a manual snapshot of each
- * stream) and `POST /v1/admin/snapshots/prune` (retention), in the authenticated scope.
+ * stream), `POST /v1/admin/snapshots/prune` (retention) and the routes of
+ * `registerStoreAdminRoutes` (purge, vacuum, rebuild-projections, snapshots/drop-corrupt),
+ * in the authenticated scope.
  */
 export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlugin {
   const { snapshots } = options;
@@ -179,6 +182,8 @@ export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlug
         return { snapshots: created };
       },
     );
+
+    registerStoreAdminRoutes(app, context, { snapshots, requireReady });
 
     app.post(
       '/v1/admin/snapshots/prune',

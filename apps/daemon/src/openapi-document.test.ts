@@ -37,6 +37,10 @@ describe('openapi.json', () => {
         '/v1/admin/append',
         '/v1/admin/snapshots',
         '/v1/admin/snapshots/prune',
+        '/v1/admin/purge',
+        '/v1/admin/vacuum',
+        '/v1/admin/rebuild-projections',
+        '/v1/admin/snapshots/drop-corrupt',
       ].sort(),
     );
     expect(document.paths['/v1/sessions/{id}/events']?.post?.requestBody).toBeDefined();

@@ -15,6 +15,7 @@ import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
 import { requireConfirmation } from '../cli-runtime.js';
+import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatCount, keyValues } from '../format-text.js';
 import { requireDatabase, toCliError } from '../open-store.js';
@@ -115,6 +116,14 @@ put back. Needs the writer lock: stop the daemon first.
         `replace ${database} with the backup ${source}`,
         'restore',
       );
+      const daemon = daemonHoldingLock(database);
+      if (daemon !== undefined) {
+        throw daemonHoldsLock(
+          daemon,
+          undefined,
+          'a restore replaces the database file itself, which the daemon has open (its writer, readers and the state it holds in memory would go on with the old file)',
+        );
+      }
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       let lock;
       try {

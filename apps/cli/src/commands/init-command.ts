@@ -4,7 +4,8 @@ import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
 import { keyValues } from '../format-text.js';
-import { openWritable } from '../open-store.js';
+import { daemonHoldingLock } from '../daemon-api.js';
+import { openReadOnly, openWritable } from '../open-store.js';
 
 /** `wfstate init`: creates the data directory (0700) and the database with its schema. */
 export const initCommand: CommandDefinition = {
@@ -17,16 +18,26 @@ export const initCommand: CommandDefinition = {
     runtime.bind<CommonOptions>(command, async (env) => {
       const { dir, database } = env.dataDir;
       const created = !existsSync(database);
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const open = await openWritable(env, { create: true });
-      const migration = open.storage.migration;
-      await open.close();
+      const daemon = created ? undefined : daemonHoldingLock(database);
+      let migration: { schemaVersion: number; applied: readonly string[] };
+      if (daemon !== undefined) {
+        // The daemon created and migrated it: looked at, not written.
+        const open = await openReadOnly(env);
+        migration = { schemaVersion: open.storage.schemaVersion, applied: [] };
+        await open.close();
+      } else {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        const open = await openWritable(env, { create: true });
+        migration = open.storage.migration;
+        await open.close();
+      }
       const json = {
         dataDir: dir,
         database,
         created,
         schemaVersion: migration.schemaVersion,
         migrationsApplied: migration.applied,
+        via: daemon === undefined ? 'writer' : 'daemon',
       };
       return {
         json,

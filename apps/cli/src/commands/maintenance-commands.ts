@@ -1,10 +1,12 @@
 import { createMigrations, SCHEMA_VERSION } from '@wirthforge/storage';
 import { sqliteSchemaDialect, vacuumSqliteFile } from '@wirthforge/storage-sqlite';
+import type { VacuumReport } from '@wirthforge/storage-sqlite';
 import type { Command } from 'commander';
 
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
+import { daemonHoldingLock, daemonHoldsLock, runningDaemon } from '../daemon-api.js';
 import { formatBytes, keyValues } from '../format-text.js';
 import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
 
@@ -60,10 +62,31 @@ export const migrateCommand: CommandDefinition = {
 
     const up = runtime
       .common(migrate.command('up'))
-      .description('apply pending migrations (needs the writer lock; a newer schema is refused)')
+      .description(
+        'apply pending migrations (needs the writer lock, or nothing pending while the daemon runs; a newer schema is refused)',
+      )
       .addHelpText('after', examples('wfstate migrate up', 'wfstate migrate up --json'));
     runtime.bind<CommonOptions>(up, async (env) => {
-      requireDatabase(env);
+      const database = requireDatabase(env);
+      const daemon = daemonHoldingLock(database);
+      if (daemon !== undefined) {
+        // The daemon migrated the schema when it opened the database; with nothing
+        // pending there is nothing to write.
+        const open = await openReadOnly(env);
+        const version = open.storage.schemaVersion;
+        await open.close();
+        if (version === SCHEMA_VERSION) {
+          return {
+            json: { previousVersion: version, schemaVersion: version, applied: [], via: 'daemon' },
+            text: `up to date: schema version ${version} (the daemon, pid ${daemon}, migrated it when it started)`,
+          };
+        }
+        throw daemonHoldsLock(
+          daemon,
+          undefined,
+          `the schema is at version ${version} and this release migrates to ${SCHEMA_VERSION}; a migration changes tables under the daemon's writer and prepared statements`,
+        );
+      }
       const open = await openWritable(env);
       const migration = open.storage.migration;
       await open.close();
@@ -85,25 +108,34 @@ export const vacuumCommand: CommandDefinition = {
     const command = runtime
       .common(program.command('vacuum'))
       .description(
-        'checkpoint the WAL, rebuild the file without free pages, truncate the WAL (needs the writer lock)',
+        'checkpoint the WAL, rebuild the file without free pages, truncate the WAL (through the daemon while it runs)',
       )
       .addHelpText('after', examples('wfstate vacuum', 'wfstate vacuum --json'));
-    runtime.bind<CommonOptions>(command, (env) => {
+    runtime.bind<CommonOptions>(command, async (env) => {
       const database = requireDatabase(env);
-      let report;
-      try {
-        report = vacuumSqliteFile(database);
-      } catch (error) {
-        throw toCliError(error, database);
+      const daemon = runningDaemon(env);
+      let report: VacuumReport & { via: 'writer' | 'daemon' };
+      if (daemon !== undefined) {
+        report = {
+          ...(await daemon.request<VacuumReport>('POST', '/v1/admin/vacuum', {})),
+          via: 'daemon',
+        };
+      } else {
+        try {
+          report = { ...vacuumSqliteFile(database), via: 'writer' };
+        } catch (error) {
+          throw toCliError(error, database);
+        }
       }
-      return Promise.resolve({
+      return {
         json: report,
         text: keyValues([
           ['database', report.path],
           ['before', `${formatBytes(report.bytesBefore)} (${report.freePagesBefore} free page(s))`],
           ['after', formatBytes(report.bytesAfter)],
+          ...(daemon === undefined ? [] : [['through', `the daemon (pid ${daemon.pid})`] as const]),
         ]),
-      });
+      };
     });
   },
 };

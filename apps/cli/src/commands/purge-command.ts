@@ -14,7 +14,7 @@ import { CliError } from '../errors.js';
 import { formatBytes, formatCount, keyValues, table } from '../format-text.js';
 import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
 import { findSession } from '../session-arg.js';
-import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
+import { daemonHoldingLock, daemonHoldsLock, runningDaemon } from '../daemon-api.js';
 import { writerLockState } from '../writer-lock.js';
 
 interface PurgeOptions extends CommonOptions {
@@ -24,6 +24,34 @@ interface PurgeOptions extends CommonOptions {
 
 /** Backups the CLI itself wrote into the data directory (e.g. before a repair). */
 export const BACKUPS_DIR = 'backups';
+
+/** The purge with the writer lock: the archived segments, then the live rows and file. */
+function purgeWithWriter(
+  database: string,
+  stream: string | undefined,
+): { report: PurgeReport; archived: PurgeArchivedReport } {
+  try {
+    // The archived segments first: the live purge removes the stream rows that name them.
+    const archived = purgeArchived(
+      { databasePath: database },
+      stream === undefined ? { all: true } : { streams: [stream] },
+    );
+    const report = purgeSqliteFile(
+      database,
+      stream === undefined ? { all: true } : { streams: [stream] },
+      { actor: 'wfstate purge' },
+    );
+    return { report, archived };
+  } catch (error) {
+    if (isArchiveError(error, 'locked') || isArchiveError(error, 'busy')) {
+      throw new CliError('locked', error.message, {
+        hint: 'an archive run, restore or retention pass is at work (the daemon’s scheduler or another wfstate); run the purge again when it is done',
+        cause: error,
+      });
+    }
+    throw toCliError(error, database);
+  }
+}
 
 /** `wfstate purge SESSION|--all`. */
 export const purgeCommand: CommandDefinition = {
@@ -46,7 +74,9 @@ its user's progress is recomputed from what remains. Deleted pages are zeroed (s
 WAL is emptied (checkpoint TRUNCATE) and the file rebuilt (VACUUM), so nothing of it
 stays on disk; backups that wfstate wrote inside the data directory (${BACKUPS_DIR}/) hold
 the old data too and are deleted. Backups elsewhere are yours to delete.
-Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
+Asks for confirmation on a terminal; scripts pass --yes. While the daemon runs, a session
+is purged through its API (a running session is refused: end it first); --all needs the
+daemon stopped. Otherwise wfstate takes the writer lock.
 `,
       );
     runtime.bind<PurgeOptions>(command, async (env, options, [arg]) => {
@@ -75,39 +105,39 @@ Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
         sessionId ?? 'purge all',
       );
       // Checked before anything is removed: the archive's part must not go without the rest.
+      const daemon = runningDaemon(env);
       const lock = writerLockState(database);
-      if (lock.present && lock.alive !== false) {
-        const daemon = daemonHoldingLock(database);
-        if (daemon !== undefined) throw daemonHoldsLock(daemon);
+      if (daemon === undefined && lock.present && lock.alive !== false) {
+        const holder = daemonHoldingLock(database);
+        if (holder !== undefined) throw daemonHoldsLock(holder);
         throw new CliError('locked', `process ${lock.pid} holds the writer lock of ${database}`, {
           hint: 'this command writes: stop that process, or run the command again when it is done',
         });
       }
+      if (daemon !== undefined && stream === undefined) {
+        throw daemonHoldsLock(
+          daemon.pid,
+          undefined,
+          'purge --all deletes every stream, and the daemon’s writer keeps the streams it appends to (users, system) open in memory',
+        );
+      }
       let report: PurgeReport;
       let archived: PurgeArchivedReport;
-      try {
-        // The archived segments first: the live purge removes the stream rows that name them.
-        archived = purgeArchived(
-          { databasePath: database },
-          stream === undefined ? { all: true } : { streams: [stream] },
-        );
-        report = purgeSqliteFile(
-          database,
-          stream === undefined ? { all: true } : { streams: [stream] },
-          { actor: 'wfstate purge' },
-        );
-      } catch (error) {
-        if (isArchiveError(error, 'locked') || isArchiveError(error, 'busy')) {
-          throw new CliError('locked', error.message, {
-            hint: 'an archive run, restore or retention pass is at work (the daemon’s scheduler or another wfstate); run the purge again when it is done',
-            cause: error,
-          });
-        }
-        throw toCliError(error, database);
-      }
-      // The user's progress row went with the session; rebuild it from what remains.
       let rebuilt = { sessions: 0, users: 0 };
-      if (stream !== undefined && report.users.length > 0) {
+      if (daemon !== undefined && stream !== undefined) {
+        ({
+          archive: archived,
+          rebuilt,
+          ...report
+        } = await daemon.request<
+          PurgeReport & { archive: PurgeArchivedReport; rebuilt: typeof rebuilt }
+        >('POST', '/v1/admin/purge', { stream }));
+      } else {
+        ({ report, archived } = purgeWithWriter(database, stream));
+      }
+      // The user's progress row went with the session; rebuild it from what remains (the
+      // daemon did it itself).
+      if (daemon === undefined && stream !== undefined && report.users.length > 0) {
         const open = await openWritable(env);
         try {
           const result = await open.store.rebuildProjections();
@@ -124,9 +154,10 @@ Asks for confirmation on a terminal; scripts pass --yes. Needs the writer lock.
           backupsRemoved.push(join(backupsDir, name));
         }
       }
-      const json = { ...report, archive: archived, rebuilt, backupsRemoved };
+      const via = daemon === undefined ? 'writer' : 'daemon';
+      const json = { ...report, archive: archived, rebuilt, backupsRemoved, via };
       const text = [
-        `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}`,
+        `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}${daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`}`,
         table(
           ['removed', 'rows'],
           Object.entries(report.rows).map(([k, v]) => [k, formatCount(v)]),

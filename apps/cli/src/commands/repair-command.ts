@@ -16,6 +16,7 @@ import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open
 import { verifyStore } from '../verify-store.js';
 import type { VerifyReport } from '../verify-store.js';
 import { BACKUPS_DIR } from './purge-command.js';
+import { runningDaemon } from '../daemon-api.js';
 
 interface RepairOptions extends CommonOptions {
   readonly yes?: boolean;
@@ -79,7 +80,8 @@ Runs verify --deep, takes a verified backup, rewrites every session and user row
 the events (the projections), drops every snapshot that fails its checks (one line per
 snapshot dropped: a load falls back past it anyway), and verifies again. Events themselves are never changed:
 a damaged event (checksum, gap) is reported, and \`wfstate restore\` is the way back.
-Needs the writer lock.
+While the daemon runs, the rows are rewritten and the snapshots dropped by it (its API);
+otherwise wfstate takes the writer lock.
 `,
       );
     runtime.bind<RepairOptions>(command, async (env, options) => {
@@ -116,14 +118,24 @@ Needs the writer lock.
       } catch (error) {
         throw toCliError(error, database);
       }
-      const open = await openWritable(env);
-      let rebuilt;
+      const daemon = runningDaemon(env);
+      let rebuilt: { events: number; sessions: number; users: number };
       let dropped: readonly SnapshotRejection[];
-      try {
-        rebuilt = await open.store.rebuildProjections();
-        dropped = await dropCorruptSnapshots(open.store);
-      } finally {
-        await open.close();
+      if (daemon !== undefined) {
+        rebuilt = await daemon.request<typeof rebuilt>('POST', '/v1/admin/rebuild-projections', {});
+        ({ dropped } = await daemon.request<{ dropped: SnapshotRejection[] }>(
+          'POST',
+          '/v1/admin/snapshots/drop-corrupt',
+          {},
+        ));
+      } else {
+        const open = await openWritable(env);
+        try {
+          rebuilt = await open.store.rebuildProjections();
+          dropped = await dropCorruptSnapshots(open.store);
+        } finally {
+          await open.close();
+        }
       }
       const after = await check(env);
       const left = after.problems;
@@ -132,6 +144,7 @@ Needs the writer lock.
           REPAIRABLE.has(p.kind) && !left.some((q) => q.kind === p.kind && q.where === p.where),
       );
       const json = {
+        via: daemon === undefined ? 'writer' : 'daemon',
         backup,
         rebuilt,
         droppedSnapshots: dropped,
