@@ -1,6 +1,7 @@
 import { type FaultRow } from '../fault-row.js';
 import { adversarialInputRow } from './adversarial-input.js';
 import { clockRow } from './clock.js';
+import { crashArchiveRow, crashMigrationRow, crashRetentionRow } from './crash-archive.js';
 import { contentionRow } from './contention.js';
 import { corruptArchiveRow } from './corrupt-archive.js';
 import { corruptFileRow, corruptWalRow } from './corruption.js';
@@ -14,6 +15,9 @@ import { securityRow } from './security.js';
 export const ROWS: readonly FaultRow[] = [
   crashWriterRow,
   crashDaemonRow,
+  crashArchiveRow,
+  crashRetentionRow,
+  crashMigrationRow,
   powerFullRow,
   powerNormalRow,
   corruptFileRow,

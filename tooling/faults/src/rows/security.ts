@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
+import { openArchive } from '@wirthforge/archive';
 import {
   openConnection,
   openSqliteReadOnlyStorage,
@@ -237,7 +238,8 @@ function wfstate(args: readonly string[]): ReturnType<typeof sh> {
 
 /** Events of a store by stream (position, event id), through the storage API. */
 async function eventsByStream(path: string): Promise<Map<string, string[]>> {
-  const storage = await openSqliteReadOnlyStorage({ path });
+  const archive = openArchive({ databasePath: path });
+  const storage = await openSqliteReadOnlyStorage({ path, coldSegments: archive.coldSegments });
   const out = new Map<string, string[]>();
   try {
     for await (const r of storage.readAll()) {
@@ -247,6 +249,7 @@ async function eventsByStream(path: string): Promise<Map<string, string[]>> {
     }
   } finally {
     await storage.close();
+    archive.close();
   }
   return out;
 }
@@ -327,6 +330,61 @@ function whereHeld(path: string, needle: string): string[] {
     c.close();
   }
   return out;
+}
+
+/**
+ * Purges `secret` with `wfstate purge`, then scans every file of the data directory for
+ * its id and `needles`: only the purge's own audit line may still name the id.
+ */
+async function purgeAndScan(
+  label: string,
+  data: string,
+  scratch: string,
+  secret: string,
+  needles: readonly string[],
+  result: RowResult,
+): Promise<void> {
+  const db = join(data, 'state.db');
+  const before = scan(data, [secret, ...needles]);
+  if ((before.get(secret) ?? []).length === 0)
+    result.problems.push(
+      `purge (${label}): before it no file holds the session id: the scan cannot see it (control)`,
+    );
+  const othersBefore = await eventsByStream(db);
+  othersBefore.delete(`session-${secret}`);
+  const purge = wfstate(['purge', secret, '--yes', '--json', '--data-dir', data]);
+  result.runs += 1;
+  if (purge.status !== 0)
+    result.problems.push(
+      `wfstate purge (${label}): exit ${purge.status} ${purge.stderr.slice(0, 300)}`,
+    );
+  const after = scan(data, [secret, ...needles]);
+  // The purge's own audit line names the stream it removed (ids and counts, no content:
+  // storage-sqlite's README). A copy without that line must hold nothing.
+  const auditOnly = await onlyInPurgeAudit(db, join(scratch, 'audit-check.db'), [
+    secret,
+    ...needles,
+  ]);
+  for (const [needle, files] of after)
+    for (const file of files)
+      if (!(file === db && needle === secret && auditOnly))
+        result.problems.push(
+          `purge (${label}): afterwards ${file} still holds ${needle}${file === db ? `: ${whereHeld(db, needle).join(', ') || 'in no row (free or unused bytes)'}` : ''}`,
+        );
+  const othersAfter = await eventsByStream(db);
+  for (const [stream, list] of othersBefore) {
+    const kept = new Set(othersAfter.get(stream) ?? []);
+    const missing = list.filter((x) => !kept.has(x)).length;
+    result.lost += missing;
+    if (missing > 0)
+      result.problems.push(`purge (${label}) removed ${missing} events of ${stream}`);
+  }
+  if (othersAfter.has(`session-${secret}`))
+    result.problems.push(`purge (${label}): the purged session is still readable`);
+  const files = filesUnder(data);
+  result.notes.push(
+    `purge (${label}): before, the session id was in ${(before.get(secret) ?? []).length} files, its token text in ${(before.get(needles[0] ?? '') ?? []).length}; after \`wfstate purge\`, of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) none holds the token text or the marker (in the session's user id, events and rows), the id ${auditOnly ? "only in the purge's own audit line (a copy without it holds it nowhere)" : 'ELSEWHERE TOO'}; the other streams' ${[...othersBefore.values()].reduce((n, l) => n + l.length, 0)} events intact`,
+  );
 }
 
 /** Token checks: every route, every way of presenting no or a wrong token, must get 401. */
@@ -547,6 +605,26 @@ export const securityRow: FaultRow = {
       if (end.status !== 200) throw new Error(`end session: ${end.status}`);
       if (tokens === 0 || prompts === 0)
         result.problems.push(`the content session has ${tokens} tokens and ${prompts} prompts`);
+      // A second one, to be archived before it is purged.
+      const mark2 = `wfsec${randomBytes(6).toString('hex')}`;
+      const token2 = `${mark2}-tok`;
+      const start2 = await api(base, 'POST', '/v1/sessions', { body: { userId: `u-${mark2}` } });
+      const archivedSecret = (start2.body as { session?: string }).session;
+      if (start2.status !== 201 || archivedSecret === undefined)
+        throw new Error(`start session: ${start2.status}`);
+      const events2 = sessionEvents(archivedSecret, 2, 78).map((e) => {
+        const ev = e as unknown as { type: string; data: Record<string, unknown> };
+        return ev.type === 'ai.output' ? { ...ev, data: { ...ev.data, token: token2 } } : ev;
+      });
+      const ingest2 = await api(base, 'POST', `/v1/sessions/${archivedSecret}/events`, {
+        body: { events: events2 },
+      });
+      if (ingest2.status !== 200) throw new Error(`ingest: ${ingest2.status}`);
+      result.acknowledged += events2.length;
+      if (
+        (await api(base, 'POST', `/v1/sessions/${archivedSecret}/end`, { body: {} })).status !== 200
+      )
+        throw new Error('end of the second session refused');
 
       // Modes while the daemon runs (WAL, shm and lock exist now).
       const modeProblems: string[] = [];
@@ -622,49 +700,12 @@ export const securityRow: FaultRow = {
       );
 
       // Purge: every file of the data directory scanned for the session's id and its content.
-      const before = scan(data, [secret, tokenText, promptText, mark]);
-      if ((before.get(secret) ?? []).length === 0)
-        result.problems.push(
-          'before the purge no file holds the session id: the scan cannot see it (control)',
-        );
+      const before = scan(data, [promptText]);
       if ((before.get(promptText) ?? []).length > 0)
         result.problems.push(
           `prompt text found on disk in ${(before.get(promptText) ?? []).join(', ')}`,
         );
-      const othersBefore = await eventsByStream(db);
-      othersBefore.delete(`session-${secret}`);
-      const purge = wfstate(['purge', secret, '--yes', '--json', '--data-dir', data]);
-      result.runs += 1;
-      if (purge.status !== 0)
-        result.problems.push(`wfstate purge: exit ${purge.status} ${purge.stderr.slice(0, 300)}`);
-      const after = scan(data, [secret, tokenText, mark]);
-      // The purge's own audit line names the stream it removed (ids and counts, no
-      // content: storage-sqlite's README). A copy without that line must hold nothing.
-      const auditOnly = await onlyInPurgeAudit(db, join(tmp.dir, 'audit-check.db'), [
-        secret,
-        tokenText,
-        mark,
-      ]);
-      for (const [needle, files] of after)
-        for (const file of files)
-          if (!(file === db && needle === secret && auditOnly))
-            result.problems.push(
-              `after the purge ${file} still holds ${needle}${file === db ? `: ${whereHeld(db, needle).join(', ') || 'in no row (free or unused bytes)'}` : ''}`,
-            );
-      const othersAfter = await eventsByStream(db);
-      for (const [stream, list] of othersBefore) {
-        const now = othersAfter.get(stream) ?? [];
-        const kept = new Set(now);
-        const missing = list.filter((x) => !kept.has(x)).length;
-        result.lost += missing;
-        if (missing > 0) result.problems.push(`the purge removed ${missing} events of ${stream}`);
-      }
-      if (othersAfter.has(`session-${secret}`))
-        result.problems.push('the purged session is still readable');
-      const files = filesUnder(data);
-      result.notes.push(
-        `purge (session not archived): before, the session id was in ${(before.get(secret) ?? []).length} files and the token text in ${(before.get(tokenText) ?? []).length}; after \`wfstate purge\`, none of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) holds the token text or the marker (in the session's user id, events and rows), and the id only in the purge's own audit line (${auditOnly ? 'a copy without that line holds it nowhere' : 'NOT only there'}); the other streams' ${[...othersBefore.values()].reduce((s, l) => s + l.length, 0)} events intact`,
-      );
+      await purgeAndScan('not archived', data, tmp.dir, secret, [tokenText, mark], result);
 
       // Archive partitions (the simulated session's tail sealed first: only sealed sessions move), then the modes of everything.
       await sealEverything(db);
@@ -686,6 +727,20 @@ export const securityRow: FaultRow = {
         : [];
       if (!partitions.some((n) => n.endsWith('.db')))
         result.problems.push(`no archive partition was written (${archived.stdout.slice(0, 200)})`);
+      const inPartition = scan(join(data, 'archive'), [archivedSecret]).get(archivedSecret) ?? [];
+      if (inPartition.length === 0)
+        result.problems.push(
+          'the second session was not archived: the archived purge case did not run',
+        );
+      else
+        await purgeAndScan(
+          `archived in ${inPartition.map((f) => f.slice(data.length + 1)).join(', ')}`,
+          data,
+          tmp.dir,
+          archivedSecret,
+          [token2, mark2],
+          result,
+        );
       checkModes(data, 'after stop, purge and archive', modeProblems, checked);
       result.runs += checked.length;
       result.problems.push(...modeProblems);
