@@ -1,9 +1,13 @@
 /**
  * The built `wfstate` as a child process: exit codes, one JSON document on stdout, the
  * default data directory, following events another process writes, and reads and
- * backups while that process holds the writer lock.
+ * backups while that process holds the writer lock, and writes through a `wfstated`
+ * process.
  */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { toIsoMicros } from '@wirthforge/events';
 import { createEventStore } from '@wirthforge/eventstore';
@@ -12,10 +16,14 @@ import { openSqliteStorage } from '@wirthforge/storage-sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import {
+  PRIVATE_SESSION,
   PUBLIC_SESSION,
+  archivedSegmentSlices,
   cli,
+  filesContaining,
   fixtureDataDir,
   removeFixtureCopies,
+  sealEverything,
   spawnCli,
   tempDir,
 } from './fixtures.js';
@@ -165,4 +173,68 @@ describe('wfstate as a process', () => {
       0,
     );
   }, 120_000);
+});
+
+/** The daemon's program, built beside this app. */
+const DAEMON_MAIN = fileURLToPath(new URL('../../daemon/dist/main.js', import.meta.url));
+
+describe('wfstate beside a wfstated process', () => {
+  it('purges an archived session and vacuums through the daemon process, then stops it cleanly', async () => {
+    const dir = dataDir();
+    await sealEverything(dir);
+    expect((await cli(['archive', 'run', '--min-age-days', '0', '--data-dir', dir])).code).toBe(0);
+    const stream = `session-${PRIVATE_SESSION}`;
+    const slices = archivedSegmentSlices(dir, stream);
+    expect(slices.length).toBeGreaterThan(0);
+
+    const daemon = spawn(
+      process.execPath,
+      [DAEMON_MAIN, '--data-dir', dir, '--port', '0', '--log-level', 'warn'],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XDG_CONFIG_HOME: dir } },
+    );
+    let stderr = '';
+    daemon.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) =>
+      daemon.on('exit', (code) => resolve(code)),
+    );
+    cleanups.push(() => {
+      if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
+    });
+    for (let i = 0; ; i++) {
+      const info = join(dir, 'daemon.json');
+      if (
+        existsSync(info) &&
+        (JSON.parse(readFileSync(info, 'utf8')) as { pid: number }).pid === daemon.pid
+      )
+        break;
+      if (i > 300 || daemon.exitCode !== null)
+        throw new Error(`the daemon did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const purge = await spawnCli(['purge', PRIVATE_SESSION, '--yes', '--json', '--data-dir', dir]);
+    expect(purge.code, purge.stderr).toBe(0);
+    expect(JSON.parse(purge.stdout)).toMatchObject({
+      via: 'daemon',
+      streams: [stream],
+      archive: { segments: slices.length },
+    });
+    for (const slice of slices) {
+      expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([]);
+    }
+    const vacuum = await spawnCli(['vacuum', '--json', '--data-dir', dir]);
+    expect(vacuum.code, vacuum.stderr).toBe(0);
+    expect(JSON.parse(vacuum.stdout)).toMatchObject({ via: 'daemon' });
+    const verify = await spawnCli(['verify', '--deep', '--json', '--data-dir', dir]);
+    expect(verify.code, verify.stdout).toBe(0);
+
+    daemon.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const after = await spawnCli(['sessions', 'list', '--json', '--data-dir', dir]);
+    expect(
+      (JSON.parse(after.stdout) as { sessions: { sessionId: string }[] }).sessions.map(
+        (s) => s.sessionId,
+      ),
+    ).toEqual([PUBLIC_SESSION]);
+  }, 180_000);
 });
