@@ -130,6 +130,32 @@ function toRecord(value: unknown, where: string, defaultStream?: string): Import
   return { where, stream, version: toVersion(value.version, where), event };
 }
 
+/**
+ * Deepest `[`/`{` nesting a YAML file may have. The YAML parser recurses per level: a file
+ * nested 20 000 levels deep exhausted the stack and then the heap, aborting the process.
+ * Events are never deeper than the codec's 100 levels.
+ */
+const MAX_YAML_DEPTH = 256;
+
+/** Where a YAML text's flow collections nest deeper than {@link MAX_YAML_DEPTH}, if they do. */
+function flowDepth(text: string): { line: number } | undefined {
+  let depth = 0;
+  let line = 1;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') line++;
+    if (quote !== undefined) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_YAML_DEPTH) return { line };
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
+}
+
 /** The offset of the first byte that is not part of a well-formed UTF-8 sequence. */
 function firstInvalidUtf8(bytes: Uint8Array): number {
   for (let i = 0; i < bytes.length; i++) {
@@ -199,6 +225,14 @@ export function readImportFile(path: string): {
       records.push(toRecord(value, `line ${i + 1}`));
     }
     return { format: 'ndjson', records };
+  }
+  const deep = flowDepth(text);
+  if (deep !== undefined) {
+    throw new CliError(
+      'invalid_input',
+      `${path} line ${deep.line}: nested more than ${MAX_YAML_DEPTH} levels deep`,
+      { hint: 'nothing was imported; an event is never that deep' },
+    );
   }
   const documents = parseAllDocuments(text);
   const records: ImportRecord[] = [];

@@ -60,6 +60,13 @@ describe('import refuses, naming where', () => {
     );
   });
 
+  it('a YAML file nested 20 000 levels deep (the YAML parser ran out of stack, then of memory)', async () => {
+    const deep = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    expect(await refusal('deep.yaml', `events:\n- {"a": 1}\n- {"a": ${deep}}\n`)).toMatch(
+      /deep\.yaml line 3: nested more than 256 levels deep/,
+    );
+  });
+
   it('a stream that is not a stream name, and a session id that is not one', async () => {
     expect(
       await refusal('stream.json', JSON.stringify({ events: [{ stream: '', event: event() }] })),
