@@ -198,9 +198,11 @@ class SegmentCursor {
       // zlib's native raw inflate (the body is raw DEFLATE): several times faster than
       // a JavaScript inflater on segment bodies; one byte past the stated size is enough
       // to tell a body that inflates to more.
-      const inflated = inflateRawSync(bytes.subarray(bodyOffset(bytes)), {
+      const buffer = inflateRawSync(bytes.subarray(bodyOffset(bytes)), {
         maxOutputLength: header.bodyBytes + 1,
       });
+      // A plain Uint8Array view: the columns' many subarrays are cheaper than a Buffer's.
+      const inflated = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
       if (inflated.length !== header.bodyBytes)
         throw new Error('the body inflates to another size');
       unpacked = unpackBody(inflated);
