@@ -19,8 +19,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { decodeSegment, readSegmentHeader } from '@wirthforge/segments';
-import { isStorageError } from '@wirthforge/storage';
+import { decodeSegment, decodeSegmentColumns, readSegmentHeader } from '@wirthforge/segments';
+import { eventContentDigest, isStorageError } from '@wirthforge/storage';
 import {
   acquireLockFile,
   openConnection,
@@ -456,6 +456,7 @@ export class Archive {
             deleted_us: null,
           }),
         );
+        keepArchivedEventIds(liveDb, row.data);
         run(liveDb, live.deleteFrom('sealed_event_ids').where('segment_id', '=', row.id));
         run(liveDb, live.deleteFrom('segments').where('id', '=', row.id));
       }
@@ -944,6 +945,14 @@ export class Archive {
                     .onConflict((oc) => oc.column('event_id').doNothing()),
                 );
               }
+              // Back in a live segment: the ids are found through sealed_event_ids again.
+              run(
+                liveDb,
+                live
+                  .deleteFrom('archived_event_ids')
+                  .where('position', '>=', row.first_position)
+                  .where('position', '<=', row.last_position),
+              );
               run(
                 liveDb,
                 live
@@ -1155,5 +1164,30 @@ export class Archive {
     return readdirSync(this.dir)
       .filter((file) => file.endsWith('.db') && isPartitionName(basename(file, '.db')))
       .reduce((sum, file) => sum + fileBytes(join(this.dir, file)), 0);
+  }
+}
+
+/**
+ * Keeps the event ids of a segment that leaves the live database, with the digest of
+ * each event's content (`archived_event_ids`), so that an append repeating one of them is
+ * still answered with the original position (or refused as a conflict) once the segment
+ * and its `sealed_event_ids` rows are gone. Runs inside the move's live transaction.
+ */
+function keepArchivedEventIds(liveDb: SqliteConnection, data: Uint8Array): void {
+  const columns = decodeSegmentColumns(data);
+  for (let i = 0; i < columns.count; i++) {
+    const event = columns.record(i);
+    if (event.eventId === null) continue;
+    run(
+      liveDb,
+      live
+        .insertInto('archived_event_ids')
+        .values({
+          event_id: event.eventId,
+          position: Number(event.position),
+          digest: eventContentDigest(event),
+        })
+        .onConflict((oc) => oc.column('event_id').doNothing()),
+    );
   }
 }

@@ -1,8 +1,10 @@
 /**
  * The archive's tables in the live database: the catalog of archived segments (read by
- * the storage dialect, see `ArchivedSegmentsTable`) and the move ledger.
+ * the storage dialect, see `ArchivedSegmentsTable`), the event ids of archived events
+ * with their content digests (read by the writer, see `ArchivedEventIdsTable`) and the
+ * move ledger.
  */
-import type { ArchivedSegmentsTable, Database } from '@wirthforge/storage';
+import type { ArchivedEventIdsTable, ArchivedSegmentsTable, Database } from '@wirthforge/storage';
 import type { SqliteConnection } from '@wirthforge/storage-sqlite';
 import type { Generated } from 'kysely';
 
@@ -28,6 +30,7 @@ export interface ArchiveLedgerTable {
 /** The live database as the archive sees it. */
 export interface LiveDatabase extends Database {
   archived_segments: ArchivedSegmentsTable;
+  archived_event_ids: ArchivedEventIdsTable;
   archive_ledger: ArchiveLedgerTable;
 }
 
@@ -63,6 +66,17 @@ export function ensureLiveTables(connection: SqliteConnection): void {
       .ifNotExists()
       .on('archived_segments')
       .columns(['partition']),
+    live.schema
+      .createTable('archived_event_ids')
+      .ifNotExists()
+      .addColumn('event_id', 'text', (c) => c.primaryKey())
+      .addColumn('position', 'integer', (c) => c.notNull())
+      .addColumn('digest', 'blob', (c) => c.notNull()),
+    live.schema
+      .createIndex('archived_event_ids_position')
+      .ifNotExists()
+      .on('archived_event_ids')
+      .columns(['position']),
     live.schema
       .createTable('archive_ledger')
       .ifNotExists()

@@ -6,10 +6,12 @@
  * thread so fsyncs never stall the main thread.
  */
 import {
+  ARCHIVED_EVENT_IDS_TABLE,
   ConcurrencyError,
   IdempotencyConflictError,
   StorageError,
   eventChecksum,
+  eventContentDigest,
   expectedVersionMatches,
   rowWriteQuery,
   rowWriteStreams,
@@ -17,6 +19,7 @@ import {
 } from '@wirthforge/storage';
 import type {
   Database,
+  EventContentInput,
   RowWrite,
   SessionUpsert,
   StreamKind,
@@ -482,6 +485,7 @@ export class SqliteWriter {
     // inserted at once, so that a repeat is found by the unique index in order.
     const rows = this.rowBuffer;
     let buffered = 0;
+    this.archivedIdsLooked = false;
     this.batchHead = head;
     let position = head;
     let event = 0;
@@ -789,7 +793,16 @@ export class SqliteWriter {
     payload: Uint8Array,
   ): number | undefined {
     const sealed = readSealedEvent(this.connection, this.statements.selectSealedId, eventId);
-    if (sealed === undefined) return undefined;
+    if (sealed === undefined) {
+      return this.archivedPosition(eventId, {
+        stream,
+        type,
+        schemaVersion,
+        timestampUs,
+        frameId,
+        payload,
+      });
+    }
     const differs = describeDifference({
       stream: sealed.stream !== stream,
       type: sealed.type !== type,
@@ -803,6 +816,43 @@ export class SqliteWriter {
       throw new IdempotencyConflictError(eventId, sealed.position, `${differs} (sealed)`);
     }
     return position;
+  }
+
+  /** `select` of `archived_event_ids`, once the archive has created the table. */
+  private archivedIds: SqliteStatement | undefined;
+  /** Whether this batch has looked for `archived_event_ids` already (once per batch). */
+  private archivedIdsLooked = false;
+
+  /**
+   * The position of the archived event `eventId` names (moved to an archive partition,
+   * its id kept in `archived_event_ids` with its content digest), undefined when no
+   * archived event has that id; throws {@link IdempotencyConflictError} when the content
+   * digest differs.
+   */
+  private archivedPosition(eventId: string, content: EventContentInput): number | undefined {
+    if (this.archivedIds === undefined) {
+      if (this.archivedIdsLooked) return undefined;
+      this.archivedIdsLooked = true;
+      const exists = this.connection
+        .prepare("select 1 from sqlite_master where type = 'table' and name = ?")
+        .pluck()
+        .get(ARCHIVED_EVENT_IDS_TABLE);
+      if (exists === undefined) return undefined;
+      this.archivedIds = this.connection.prepare(
+        `select position, digest from ${ARCHIVED_EVENT_IDS_TABLE} where event_id = ?`,
+      );
+    }
+    const row = this.archivedIds.get(eventId) as
+      { position: number; digest: Uint8Array } | undefined;
+    if (row === undefined) return undefined;
+    if (!bytesEqual(eventContentDigest(content), row.digest)) {
+      throw new IdempotencyConflictError(
+        eventId,
+        BigInt(row.position),
+        'content differs from the archived event (archived)',
+      );
+    }
+    return row.position;
   }
 
   private applyWrite(write: RowWrite, touched: string[]): EncodedWriteResult {

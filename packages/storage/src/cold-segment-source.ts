@@ -1,3 +1,7 @@
+import { sql } from 'kysely';
+import type { Kysely } from 'kysely';
+
+import type { Database } from './database.js';
 import type { StoredEventRecord } from './event-storage.js';
 
 /**
@@ -34,6 +38,44 @@ export interface ArchivedSegmentsTable {
 
 /** Name of the {@link ArchivedSegmentsTable} table. */
 export const ARCHIVED_SEGMENTS_TABLE = 'archived_segments';
+
+/**
+ * `archived_event_ids`: the client event ids of events moved to an archive partition,
+ * with the digest of their content (`eventContentDigest`). Written in the transaction
+ * that takes the segments' `sealed_event_ids` rows out (and removed when the segments
+ * come back), so that appending an archived event's id again still answers the original
+ * position when the content is the same and refuses it as a conflict when it differs.
+ * Created by the archive (`@wirthforge/archive`); a dialect reads it only when it exists.
+ */
+export interface ArchivedEventIdsTable {
+  event_id: string;
+  position: number;
+  /** `eventContentDigest` of the event (32 bytes). */
+  digest: Uint8Array;
+}
+
+/** Name of the {@link ArchivedEventIdsTable} table. */
+export const ARCHIVED_EVENT_IDS_TABLE = 'archived_event_ids';
+
+/**
+ * The ids among `ids` that `archived_event_ids` holds. Rejects (the driver's error) when
+ * the table does not exist: no archive has run on the database.
+ *
+ * @example
+ * ```ts
+ * const archived = await findArchivedEventIds(storage.db, ['evt_1', 'evt_2']);
+ * ```
+ */
+export async function findArchivedEventIds(
+  db: Kysely<Database>,
+  ids: readonly string[],
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await sql<{ event_id: string }>`select event_id from ${sql.table(
+    ARCHIVED_EVENT_IDS_TABLE,
+  )} where event_id in (${sql.join(ids)})`.execute(db);
+  return rows.map((row) => row.event_id);
+}
 
 /** One archived segment as a read asks for it (a row of {@link ArchivedSegmentsTable}). */
 export interface ColdSegmentRef {

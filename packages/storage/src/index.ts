@@ -12,8 +12,13 @@ export type {
   StreamKind,
 } from './event-storage.js';
 export { streamKindOf } from './event-storage.js';
-export { ARCHIVED_SEGMENTS_TABLE } from './cold-segment-source.js';
+export {
+  ARCHIVED_EVENT_IDS_TABLE,
+  ARCHIVED_SEGMENTS_TABLE,
+  findArchivedEventIds,
+} from './cold-segment-source.js';
 export type {
+  ArchivedEventIdsTable,
   ArchivedSegmentsTable,
   ColdSegmentColumns,
   ColdSegmentEvents,
@@ -22,6 +27,8 @@ export type {
   ColdSegmentSource,
 } from './cold-segment-source.js';
 export { PageItemIterator, readAllPages, readStreamPages } from './read-pages.js';
+export { eventContentDigest } from './event-content-digest.js';
+export type { EventContentInput } from './event-content-digest.js';
 
 export type {
   ActiveSessionsView,
