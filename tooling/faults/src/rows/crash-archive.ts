@@ -173,7 +173,7 @@ export const crashArchiveRow: FaultRow = {
   id: 'crash.archive',
   fault: 'SIGKILL of an archive mover during moves and restores (ledger, partitions, VACUUM)',
   async run(ctx, result) {
-    const kills = Number(process.env.WF_FAULTS_ARCHIVE_KILLS ?? (ctx.long ? 300 : 20));
+    const kills = Number(process.env.WF_FAULTS_ARCHIVE_KILLS ?? (ctx.long ? 300 : 15));
     const tmp = tempDir('crash-archive');
     try {
       const dir = join(tmp.dir, 'data');
@@ -216,7 +216,7 @@ export const crashArchiveRow: FaultRow = {
         if ((k + 1) % 50 === 0) ctx.log(`crash.archive: ${k + 1}/${kills} kills`);
       }
       await killChild(next);
-      if (interrupted === 0 && kills >= 20)
+      if (interrupted === 0 && kills >= 15)
         problems.push('no kill landed inside a move or restore (no ledger row ever left)');
       addFigures(result, kills, lost, duplicated, problems);
       result.recoverMs = 0;
@@ -240,7 +240,7 @@ export const crashRetentionRow: FaultRow = {
   id: 'crash.retention',
   fault: 'SIGKILL during retention (partitions deleted whole: tombstones, unlink, VACUUM)',
   async run(ctx, result) {
-    const kills = Number(process.env.WF_FAULTS_RETENTION_KILLS ?? (ctx.long ? 300 : 20));
+    const kills = Number(process.env.WF_FAULTS_RETENTION_KILLS ?? (ctx.long ? 300 : 10));
     const tmp = tempDir('crash-retention');
     try {
       const template = join(tmp.dir, 'template');
@@ -253,8 +253,9 @@ export const crashRetentionRow: FaultRow = {
       copyDataDir(template, calibrate);
       const probe = startArchiveChild('retention');
       await sleep(200);
-      const tc = performance.now();
       probe.process.stdin?.write(`go ${join(calibrate, 'state.db')}\n`);
+      await waitForOutput(probe, 'ready', 60_000);
+      const tc = performance.now();
       await waitForOutput(probe, 'deleted', 60_000);
       const span = performance.now() - tc;
       const deletedNames = /deleted (.*)/.exec(probe.stdout)?.[1] ?? '';
@@ -277,7 +278,9 @@ export const crashRetentionRow: FaultRow = {
         await sleep(50);
         child.process.stdin?.write(`go ${join(dir, 'state.db')}\n`);
         next = startArchiveChild('retention');
-        await sleep(random() * span);
+        await waitForOutput(child, 'ready', 60_000);
+        // Stratified over 1.5 times an unkilled run: every part of it gets kills.
+        await sleep(((k + random()) / kills) * span * 1.5);
         await killChild(child);
         if (ledgerRows(dir) > 0) interrupted += 1;
         // Tombstoned ranges: deleted by the policy, never served again.
@@ -343,7 +346,7 @@ export const crashRetentionRow: FaultRow = {
       await killChild(next);
       addFigures(result, kills, lost, duplicated, problems);
       result.notes.push(
-        `${kills} kills of \`applyRetention({ maxPartitions: 1 })\` (an unkilled run deletes ${deletedNames} in about ${Math.round(span)} ms; kills spread over that time): ${interrupted} left a delete unfinished (a ledger row), ${whole} left the old partitions' catalog rows tombstoned, ${none} none, ${partial} some of one partition's; after every kill the kept partitions' events read once and unchanged, each kept session's replay equal; ${checked} times (each unfinished delete, every 5th kill, the last) recovery (${resumed} deletes finished), then archive verify and the full integrity check: clean`,
+        `${kills} kills of \`applyRetention({ maxPartitions: 1 })\` (an unkilled run deletes ${deletedNames} in about ${Math.round(span)} ms after its archive opens; kills spread evenly over 1.5 times that): ${interrupted} left a delete unfinished (a ledger row), ${whole} left the old partitions' catalog rows tombstoned, ${none} none, ${partial} some of one partition's; after every kill the kept partitions' events read once and unchanged, each kept session's replay equal; ${checked} times (each unfinished delete, every 5th kill, the last) recovery (${resumed} deletes finished), then archive verify and the full integrity check: clean`,
       );
     } finally {
       tmp.remove();
@@ -415,7 +418,7 @@ export const crashMigrationRow: FaultRow = {
   id: 'crash.migration',
   fault: 'SIGKILL while a schema-1 database is upgraded (open, migration 0002, recovery)',
   async run(ctx, result) {
-    const kills = Number(process.env.WF_FAULTS_MIGRATION_KILLS ?? (ctx.long ? 300 : 30));
+    const kills = Number(process.env.WF_FAULTS_MIGRATION_KILLS ?? (ctx.long ? 300 : 10));
     const tmp = tempDir('crash-migration');
     try {
       const template = join(tmp.dir, 'schema1.db');

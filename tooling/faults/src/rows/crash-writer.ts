@@ -151,7 +151,7 @@ export const crashWriterRow: FaultRow = {
   id: 'crash.writer',
   fault: 'SIGKILL of a writer during ingest, seal, snapshot, backup, open/recovery (FULL)',
   async run(ctx, result) {
-    const total = Number(process.env.WF_FAULTS_KILLS ?? (ctx.long ? 2100 : 200));
+    const total = Number(process.env.WF_FAULTS_KILLS ?? (ctx.long ? 2100 : 235));
     const fullCheckEvery = Math.max(1, Number(process.env.WF_FAULTS_FULL_CHECK_EVERY ?? 10));
     const lanes = 2;
     const tmp = tempDir('crash');
