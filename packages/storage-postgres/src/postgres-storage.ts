@@ -44,6 +44,7 @@ import { crc32 } from 'node:zlib';
 import { GroupRows, planAppend } from './append-plan.js';
 import type { AppendState, PlannedBatch } from './append-plan.js';
 import { classifyPostgresError, toPostgresStorageError } from './errors.js';
+import { useStatementReferences } from './event-references.js';
 import { postgresSchemaDialect } from './postgres-schema-dialect.js';
 import { SchemaScopedPostgresDialect } from './schema-scoped-dialect.js';
 
@@ -307,6 +308,13 @@ export async function openPostgresStorage(
       database: where,
       classify: classifyPostgresError,
     });
+    try {
+      await useStatementReferences(db as Kysely<unknown>, schema, appendLockKey(schema));
+    } catch (error) {
+      // A role that may not change the schema keeps the row-by-row foreign keys: slower
+      // appends, the same guarantees.
+      if (classifyPostgresError(error) !== 'readonly') throw error;
+    }
     return new PostgresEventStorage(db, pool, schema, readPageSize, migration);
   } catch (error) {
     await db.destroy().catch(() => undefined);
