@@ -364,6 +364,16 @@ export function purgeArchived(
       row.last_position,
     ]);
     const recorded = transaction(db, () => {
+      // The ids of the archived events (kept for idempotency) go with them.
+      for (const [from, to] of ranges) {
+        run(
+          db,
+          live
+            .deleteFrom('archived_event_ids')
+            .where('position', '>=', from)
+            .where('position', '<=', to),
+        );
+      }
       for (let i = 0; i < positions.length; i += 500) {
         run(
           db,

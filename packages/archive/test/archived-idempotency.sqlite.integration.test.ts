@@ -14,7 +14,7 @@ import type { StoredEventRecord } from '@wirthforge/storage';
 import { openConnection, openSqliteStorage } from '@wirthforge/storage-sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { openArchive } from '../src/index.js';
+import { openArchive, purgeArchived } from '../src/index.js';
 import { readEverything, tempDir, waitSealed, writeSessions } from './fixtures.js';
 
 let dir: { dir: string; remove: () => void };
@@ -117,6 +117,37 @@ describe('event ids of archived events', () => {
     try {
       const again = await appendAgain(storage, first);
       expect(again.streams[0]!.positions).toEqual([first.position]);
+    } finally {
+      await storage.close();
+    }
+  }, 120_000);
+
+  it('leave with their session when it is purged: no id left, the ids free again', async () => {
+    const archive = openArchive({ databasePath: path });
+    let storage = await openSqliteStorage({ path, seal: false });
+    let events: StoredEventRecord[];
+    try {
+      events = await readEverything(storage);
+    } finally {
+      await storage.close();
+    }
+    const withIds = events.filter((e) => e.eventId !== null);
+    try {
+      archive.run({ minAgeMs: 0 });
+    } finally {
+      archive.close();
+    }
+    expect(count('select count(*) from archived_event_ids')).toBe(withIds.length);
+    const stream = withIds[0]!.stream;
+    const report = purgeArchived({ databasePath: path }, { streams: [stream] });
+    expect(report.events).toBe(events.length);
+    expect(count('select count(*) from archived_event_ids')).toBe(0);
+    // The purged event's id names nothing any more: the same event is new again.
+    storage = await openSqliteStorage({ path, seal: false });
+    try {
+      const head = await storage.headPosition();
+      const again = await appendAgain(storage, withIds[0]!);
+      expect(again.streams[0]!.positions).toEqual([head + 1n]);
     } finally {
       await storage.close();
     }
