@@ -115,6 +115,11 @@ describe('resolveDaemonConfig', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'prot: 1\n');
     expect(bad(['--config', file])).toContain('key prot: unknown setting');
+    // Found by the fault suite: the YAML parser took minutes on this, then ran out of heap.
+    writeFileSync(file, `port: 1\nhost: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`);
+    expect(bad(['--config', file])).toBe(
+      `config file ${file}: line 2: nested more than 64 levels deep`,
+    );
   });
 
   it('asks for help', () => {

@@ -228,6 +228,31 @@ function defaultConfigFile(env: Readonly<Record<string, string | undefined>>): s
   return join(base, 'wirthforge', 'wfstated.yaml');
 }
 
+/**
+ * Deepest `[`/`{` nesting a config file may have: the YAML parser recurses per level, and
+ * a file nested 20 000 levels deep took minutes, then exhausted the heap.
+ */
+const MAX_CONFIG_DEPTH = 64;
+
+/** The line where the flow collections of a YAML text nest deeper than {@link MAX_CONFIG_DEPTH}. */
+function flowDepth(text: string): number | undefined {
+  let depth = 0;
+  let line = 1;
+  let quote: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') line++;
+    if (quote !== undefined) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '[' || c === '{') {
+      if (++depth > MAX_CONFIG_DEPTH) return line;
+    } else if (c === ']' || c === '}') depth = Math.max(0, depth - 1);
+  }
+  return undefined;
+}
+
 function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
@@ -237,6 +262,13 @@ function readConfigFile(path: string): Record<string, unknown> {
       'invalid_config',
       `config file ${path}: cannot be read (${(error as Error).message})`,
       { cause: error },
+    );
+  }
+  const deep = flowDepth(text);
+  if (deep !== undefined) {
+    throw invalid(
+      `config file ${path}: line ${deep}`,
+      `nested more than ${MAX_CONFIG_DEPTH} levels deep`,
     );
   }
   let parsed: unknown;
