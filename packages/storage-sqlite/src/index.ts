@@ -56,11 +56,19 @@ export type { SqliteReadOnlyStorageOptions } from './sqlite-read-only-storage.js
 
 export {
   PURGED_POSITIONS_KEY,
+  deleteStreams,
   mergePositionRanges,
   purgeSqliteFile,
   readPurgedPositions,
+  streamMetadataKeySuffix,
 } from './sqlite-purge.js';
-export type { PositionRange, PurgeOptions, PurgeReport, PurgeTarget } from './sqlite-purge.js';
+export type {
+  PositionRange,
+  PurgeOptions,
+  PurgeReport,
+  PurgeTarget,
+  PurgedRows,
+} from './sqlite-purge.js';
 
 export { vacuumSqliteFile } from './sqlite-vacuum.js';
 export type { VacuumReport } from './sqlite-vacuum.js';

@@ -57,6 +57,8 @@ export interface PurgeReport {
     readonly users: number;
     readonly streams: number;
     readonly audit: number;
+    /** Stream-scoped `metadata` rows (keys ending in `:<stream>`, see {@link streamMetadataKeySuffix}). */
+    readonly metadata: number;
   };
   /** Positions removed, as ranges. */
   readonly positions: readonly PositionRange[];
@@ -131,6 +133,182 @@ function placeholders(count: number): string {
   return Array.from({ length: count }, () => '?').join(', ');
 }
 
+/** The rows part of a {@link PurgeReport}: what {@link deleteStreams} removed. */
+export type PurgedRows = Omit<PurgeReport, 'bytesBefore' | 'bytesAfter' | 'walBytesAfter'>;
+
+/** The stream-scoped `metadata` keys of `stream` end with this (e.g. a projection checkpoint). */
+export function streamMetadataKeySuffix(stream: string): string {
+  return `:${stream}`;
+}
+
+const USER_PREFIX = 'user-';
+
+/** Deletes the stream-scoped metadata rows of `streams`; returns how many. */
+function deleteStreamMetadata(c: SqliteConnection, streams: readonly string[]): number {
+  const remove = c.prepare('delete from metadata where substr(key, -length(?)) = ?');
+  let changes = 0;
+  for (const stream of new Set(streams)) {
+    const suffix = streamMetadataKeySuffix(stream);
+    changes += remove.run(suffix, suffix).changes;
+  }
+  return changes;
+}
+
+/**
+ * The deletions of a purge, in one `BEGIN IMMEDIATE` transaction on `c`: the streams
+ * (or everything) out of every table, with their sessions, snapshots, segments and
+ * sealed ids, rollups, the progress rows of their users, the stream-scoped `metadata`
+ * rows of the streams and of those users' streams (keys ending in `:<stream>`: the
+ * projection checkpoints, which would otherwise still count what was deleted); the
+ * positions recorded as purged and an audit line. It does not rebuild the file: see
+ * {@link purgeSqliteFile}, which also takes the writer lock. A writer that holds the
+ * lock (the daemon) runs it on a connection of its own beside its writer, for streams
+ * it no longer appends to.
+ *
+ * @throws StorageError `invalid_argument` when none of the named streams exists.
+ */
+export function deleteStreams(
+  c: SqliteConnection,
+  target: PurgeTarget,
+  options: PurgeOptions & { readonly where?: string } = {},
+): PurgedRows {
+  if (target.all !== true && (!Array.isArray(target.streams) || target.streams.length === 0)) {
+    throw new StorageError('invalid_argument', 'purge: name at least one stream, or all');
+  }
+  c.pragma('foreign_keys = ON');
+  // Freed pages are overwritten with zeros, in the WAL and in the database.
+  c.pragma('secure_delete = ON');
+  c.exec('BEGIN IMMEDIATE');
+  try {
+    const streamRows = (
+      target.all === true
+        ? c.prepare('select id, name from streams order by id').all()
+        : c
+            .prepare(
+              `select id, name from streams where name in (${placeholders(target.streams.length)}) order by id`,
+            )
+            .all(...target.streams)
+    ) as { id: number; name: string }[];
+    if (target.all !== true && streamRows.length === 0) {
+      throw new StorageError(
+        'invalid_argument',
+        `purge: no stream named ${target.streams.join(', ')} in ${options.where ?? 'the database'}`,
+      );
+    }
+    const ids = streamRows.map((r) => r.id);
+    const inIds = `(${placeholders(ids.length)})`;
+    const sessionRows = (
+      ids.length === 0
+        ? []
+        : c
+            .prepare(`select session_id, user_id from sessions where stream_id in ${inIds}`)
+            .all(...ids)
+    ) as { session_id: string; user_id: string }[];
+    const sessionIds = new Set(sessionRows.map((r) => r.session_id));
+    for (const r of streamRows) {
+      if (r.name.startsWith('session-')) sessionIds.add(r.name.slice('session-'.length));
+    }
+    const users = [...new Set(sessionRows.map((r) => r.user_id))].sort();
+
+    const positions =
+      ids.length === 0
+        ? []
+        : (c
+            .prepare(`select position from events where stream_id in ${inIds} order by position`)
+            .pluck()
+            .all(...ids) as number[]);
+    const sealed = (
+      ids.length === 0
+        ? []
+        : c
+            .prepare(
+              `select first_position, last_position from segments where stream_id in ${inIds}`,
+            )
+            .raw()
+            .all(...ids)
+    ) as [number, number][];
+    const removed = mergePositionRanges([...toRanges(positions), ...sealed]);
+
+    const run = (sql: string, ...params: unknown[]): number =>
+      c.prepare(sql).run(...params).changes;
+    const all = target.all === true;
+    const sessionList = [...sessionIds];
+    // Sealed event ids go with their segments (before the segments themselves).
+    if (all) run('delete from sealed_event_ids');
+    else {
+      run(
+        `delete from sealed_event_ids where segment_id in (select id from segments where stream_id in ${inIds})`,
+        ...ids,
+      );
+    }
+    const rows = {
+      snapshots: all
+        ? run('delete from snapshots')
+        : run(`delete from snapshots where stream_id in ${inIds}`, ...ids),
+      segments: all
+        ? run('delete from segments')
+        : run(`delete from segments where stream_id in ${inIds}`, ...ids),
+      events: all
+        ? run('delete from events')
+        : run(`delete from events where stream_id in ${inIds}`, ...ids),
+      sessions: all
+        ? run('delete from sessions')
+        : run(`delete from sessions where stream_id in ${inIds}`, ...ids),
+      rollups: all
+        ? run('delete from rollups')
+        : sessionList.length === 0
+          ? 0
+          : run(
+              `delete from rollups where session_id in (${placeholders(sessionList.length)})`,
+              ...sessionList,
+            ),
+      users: all
+        ? run('delete from users')
+        : users.length === 0
+          ? 0
+          : run(`delete from users where user_id in (${placeholders(users.length)})`, ...users),
+      streams: all
+        ? run('delete from streams')
+        : run(`delete from streams where id in ${inIds}`, ...ids),
+      audit: all ? run('delete from audit') : 0,
+      metadata: deleteStreamMetadata(c, [
+        ...streamRows.map((r) => r.name),
+        ...users.map((u) => USER_PREFIX + u),
+      ]),
+    };
+
+    const head = Math.max(
+      ...removed.map((r) => r[1]),
+      ...readPurgedPositions(c).map((r) => r[1]),
+      0,
+    );
+    const recorded = mergePositionRanges([
+      ...readPurgedPositions(c),
+      ...(all && head > 0 ? [[1, head] as const] : removed),
+    ]);
+    if (recorded.length > 0) {
+      c.prepare(
+        'insert into metadata (key, value) values (?, ?) on conflict (key) do update set value = excluded.value',
+      ).run(PURGED_POSITIONS_KEY, JSON.stringify(recorded));
+    }
+    const streams = streamRows.map((r) => r.name);
+    c.prepare(
+      'insert into audit (timestamp_us, actor, action, target, details) values (?, ?, ?, ?, ?)',
+    ).run(
+      options.nowUs ?? Date.now() * 1000,
+      options.actor ?? 'wfstate',
+      'purge',
+      all ? 'all' : streams.join(','),
+      JSON.stringify({ rows, positions: removed.length }),
+    );
+    c.exec('COMMIT');
+    return { streams, sessions: sessionList.sort(), users, rows, positions: removed };
+  } catch (error) {
+    if (c.inTransaction) c.exec('ROLLBACK');
+    throw error;
+  }
+}
+
 /**
  * Removes streams (with their sessions, snapshots, segments, rollups and the progress
  * rows of their users), or everything, from the database at `path` for good. Takes the
@@ -162,136 +340,7 @@ export function purgeSqliteFile(
     });
     const c = connection;
     c.pragma('journal_mode = WAL');
-    c.pragma('foreign_keys = ON');
-    // Freed pages are overwritten with zeros, in the WAL and in the database.
-    c.pragma('secure_delete = ON');
-
-    c.exec('BEGIN IMMEDIATE');
-    let report: Omit<PurgeReport, 'bytesBefore' | 'bytesAfter' | 'walBytesAfter'>;
-    try {
-      const streamRows = (
-        target.all === true
-          ? c.prepare('select id, name from streams order by id').all()
-          : c
-              .prepare(
-                `select id, name from streams where name in (${placeholders(target.streams.length)}) order by id`,
-              )
-              .all(...target.streams)
-      ) as { id: number; name: string }[];
-      if (target.all !== true && streamRows.length === 0) {
-        throw new StorageError(
-          'invalid_argument',
-          `purge: no stream named ${target.streams.join(', ')} in ${database}`,
-        );
-      }
-      const ids = streamRows.map((r) => r.id);
-      const inIds = `(${placeholders(ids.length)})`;
-      const sessionRows = (
-        ids.length === 0
-          ? []
-          : c
-              .prepare(`select session_id, user_id from sessions where stream_id in ${inIds}`)
-              .all(...ids)
-      ) as { session_id: string; user_id: string }[];
-      const sessionIds = new Set(sessionRows.map((r) => r.session_id));
-      for (const r of streamRows) {
-        if (r.name.startsWith('session-')) sessionIds.add(r.name.slice('session-'.length));
-      }
-      const users = [...new Set(sessionRows.map((r) => r.user_id))].sort();
-
-      const positions =
-        ids.length === 0
-          ? []
-          : (c
-              .prepare(`select position from events where stream_id in ${inIds} order by position`)
-              .pluck()
-              .all(...ids) as number[]);
-      const sealed = (
-        ids.length === 0
-          ? []
-          : c
-              .prepare(
-                `select first_position, last_position from segments where stream_id in ${inIds}`,
-              )
-              .raw()
-              .all(...ids)
-      ) as [number, number][];
-      const removed = mergePositionRanges([...toRanges(positions), ...sealed]);
-
-      const run = (sql: string, ...params: unknown[]): number =>
-        c.prepare(sql).run(...params).changes;
-      const all = target.all === true;
-      const sessionList = [...sessionIds];
-      // Sealed event ids go with their segments (before the segments themselves).
-      if (all) run('delete from sealed_event_ids');
-      else {
-        run(
-          `delete from sealed_event_ids where segment_id in (select id from segments where stream_id in ${inIds})`,
-          ...ids,
-        );
-      }
-      const rows = {
-        snapshots: all
-          ? run('delete from snapshots')
-          : run(`delete from snapshots where stream_id in ${inIds}`, ...ids),
-        segments: all
-          ? run('delete from segments')
-          : run(`delete from segments where stream_id in ${inIds}`, ...ids),
-        events: all
-          ? run('delete from events')
-          : run(`delete from events where stream_id in ${inIds}`, ...ids),
-        sessions: all
-          ? run('delete from sessions')
-          : run(`delete from sessions where stream_id in ${inIds}`, ...ids),
-        rollups: all
-          ? run('delete from rollups')
-          : sessionList.length === 0
-            ? 0
-            : run(
-                `delete from rollups where session_id in (${placeholders(sessionList.length)})`,
-                ...sessionList,
-              ),
-        users: all
-          ? run('delete from users')
-          : users.length === 0
-            ? 0
-            : run(`delete from users where user_id in (${placeholders(users.length)})`, ...users),
-        streams: all
-          ? run('delete from streams')
-          : run(`delete from streams where id in ${inIds}`, ...ids),
-        audit: all ? run('delete from audit') : 0,
-      };
-
-      const head = Math.max(
-        ...removed.map((r) => r[1]),
-        ...readPurgedPositions(c).map((r) => r[1]),
-        0,
-      );
-      const recorded = mergePositionRanges([
-        ...readPurgedPositions(c),
-        ...(all && head > 0 ? [[1, head] as const] : removed),
-      ]);
-      if (recorded.length > 0) {
-        c.prepare(
-          'insert into metadata (key, value) values (?, ?) on conflict (key) do update set value = excluded.value',
-        ).run(PURGED_POSITIONS_KEY, JSON.stringify(recorded));
-      }
-      const streams = streamRows.map((r) => r.name);
-      c.prepare(
-        'insert into audit (timestamp_us, actor, action, target, details) values (?, ?, ?, ?, ?)',
-      ).run(
-        options.nowUs ?? Date.now() * 1000,
-        options.actor ?? 'wfstate',
-        'purge',
-        all ? 'all' : streams.join(','),
-        JSON.stringify({ rows, positions: removed.length }),
-      );
-      c.exec('COMMIT');
-      report = { streams, sessions: sessionList.sort(), users, rows, positions: removed };
-    } catch (error) {
-      if (c.inTransaction) c.exec('ROLLBACK');
-      throw error;
-    }
+    const report = deleteStreams(c, target, { ...options, where: database });
 
     // Out of the WAL, then out of the free list, then out of the WAL again.
     c.pragma('wal_checkpoint(TRUNCATE)');

@@ -12,6 +12,7 @@ import {
   openSqliteReadOnlyStorage,
   openSqliteStorage,
   purgeSqliteFile,
+  streamMetadataKeySuffix,
   vacuumSqliteFile,
 } from '../src/index.js';
 import { frame, tempDir } from './fixtures.js';
@@ -82,6 +83,33 @@ describe('purgeSqliteFile', () => {
       expect(lastPosition).toBe(14n);
     } finally {
       await storage.close();
+    }
+  });
+
+  it("removes the purged streams' stream-scoped metadata (projection checkpoints), and only theirs", async () => {
+    const keys = {
+      purged: `projection-checkpoint${streamMetadataKeySuffix('session-b')}`,
+      kept: `projection-checkpoint${streamMetadataKeySuffix('session-a')}`,
+      // A stream whose name ends like the purged one's is another stream.
+      lookalike: 'projection-checkpoint:xsession-b',
+      setting: 'segment_max_span',
+    };
+    const c = openConnection(path);
+    try {
+      const insert = c.prepare('insert into metadata (key, value) values (?, ?)');
+      for (const key of Object.values(keys)) insert.run(key, `c1:${MARKER}`);
+    } finally {
+      c.close();
+    }
+    const report = purgeSqliteFile(path, { streams: ['session-b'] });
+    expect(report.rows.metadata).toBe(1);
+    const left = openConnection(path, { readonly: true });
+    try {
+      const stored = left.prepare('select key from metadata').pluck().all() as string[];
+      expect(stored).not.toContain(keys.purged);
+      expect(stored).toEqual(expect.arrayContaining([keys.kept, keys.lookalike, keys.setting]));
+    } finally {
+      left.close();
     }
   });
 
