@@ -115,6 +115,11 @@ describe('resolveDaemonConfig', () => {
     const file = join(dir, 'bad.yaml');
     writeFileSync(file, 'prot: 1\n');
     expect(bad(['--config', file])).toContain('key prot: unknown setting');
+    // Found by the fault suite: a negative port in the file was taken.
+    writeFileSync(file, 'port: -1\n');
+    expect(bad(['--config', file])).toBe(
+      `config file ${file}: port: must be a non-negative integer, got -1`,
+    );
     // Found by the fault suite: the YAML parser took minutes on this, then ran out of heap.
     writeFileSync(file, `port: 1\nhost: ${'['.repeat(20_000)}${']'.repeat(20_000)}\n`);
     expect(bad(['--config', file])).toBe(

@@ -168,6 +168,8 @@ function parseValue(spec: SettingSpec, raw: unknown, where: string): unknown {
       if (!Number.isSafeInteger(value)) {
         throw invalid(where, `must be a non-negative integer, got ${JSON.stringify(raw)}`);
       }
+      // A number from a file or a variable is not checked by the digits-only pattern.
+      if (value < 0) throw invalid(where, `must be a non-negative integer, got ${value}`);
       if (spec.kind === 'port' && value > 65535)
         throw invalid(where, `must be at most 65535, got ${value}`);
       if (spec.kind !== 'port' && value < 1)
