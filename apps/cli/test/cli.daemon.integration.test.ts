@@ -147,6 +147,27 @@ describe('wfstate with a running daemon', () => {
     const slices = archivedSegmentSlices(dir, stream);
     expect(slices.length).toBeGreaterThan(0);
     expect(await streamHolds(dir, stream, MARKER)).toBe(true);
+    const checkpoints = (): number => {
+      const c = openConnection(join(dir, 'state.db'), { readonly: true });
+      try {
+        return c
+          .prepare("select count(*) from metadata where key = 'projection-checkpoint:' || ?")
+          .pluck()
+          .get(stream) as number;
+      } finally {
+        c.close();
+      }
+    };
+    // A projection checkpoint of the session, as a store writing checkpoints leaves one.
+    const w = openConnection(join(dir, 'state.db'));
+    try {
+      w.prepare(
+        "insert into metadata (key, value) values ('projection-checkpoint:' || ?, '{}')",
+      ).run(stream);
+    } finally {
+      w.close();
+    }
+    expect(checkpoints()).toBe(1);
     const daemon = await daemonOn(dir);
     const headers = { authorization: `Bearer ${daemon.token}` };
 
@@ -177,6 +198,7 @@ describe('wfstate with a running daemon', () => {
     for (const slice of slices) {
       expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([]);
     }
+    expect(checkpoints()).toBe(0);
     // The daemon no longer knows it; the other session is still served from the archive.
     expect((await fetch(`${daemon.url}/v1/sessions/${PRIVATE_SESSION}`, { headers })).status).toBe(
       404,
