@@ -1,30 +1,25 @@
 /**
  * The head marker: a small file beside the database (`<db>-head`, mode 0600) that the
- * writer overwrites after every commit with the committed head position and the state of
- * the WAL that holds it (its salts and frame count, from the wal-index in `-shm`). It is
- * removed at a clean close, once the WAL is checkpointed into the database file.
+ * writer overwrites after every commit with the committed head position and the identity
+ * of the database. It is removed at a clean close, once the WAL is checkpointed into the
+ * database file.
  *
- * It is what makes WAL damage visible: SQLite discards the WAL from the first frame whose
- * checksum fails, and a deleted or cut WAL leaves no trace in the database; after such a
- * stop the marker still says which head was committed. It is written after the COMMIT
- * (never synced on its own), so it never claims more than was committed: a marker ahead
- * of the database means acknowledged commits were lost.
+ * It is what makes lost commits visible: SQLite discards the WAL from the first frame
+ * whose checksum fails, and a deleted or cut WAL leaves no trace in the database; after
+ * such a stop the marker still says which head was committed. It is written after the
+ * COMMIT (never synced on its own), so it never claims more than was committed: a marker
+ * ahead of the database means acknowledged commits were lost. It never opens the `-shm`
+ * file: closing a second descriptor of it would drop SQLite's POSIX locks on it for the
+ * whole process.
  */
-import { closeSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 
 import { INITIAL_MIGRATION } from '@wirthforge/storage';
 
 import type { SqliteConnection } from './sqlite-connection.js';
 
 /** Bytes of the marker record (overwritten in place, padded with spaces). */
-const MARKER_BYTES = 160;
-/** Offset of `mxFrame` in the wal-index header (`-shm`), a native-endian u32. */
-const SHM_MX_FRAME = 16;
-/** Offset of the salts in the wal-index header: the WAL header's 8 bytes as they are. */
-const SHM_SALTS = 32;
-/** Bytes of the wal-index header read. */
-const SHM_HEADER_BYTES = 48;
+const MARKER_BYTES = 128;
 
 /** What a head marker says. */
 export interface HeadMarker {
@@ -35,10 +30,6 @@ export interface HeadMarker {
   readonly identity: string;
   /** Highest committed position. */
   readonly head: number;
-  /** The WAL generation holding the last commit: its salts (16 hex digits). */
-  readonly walSalts: string;
-  /** Frames in that WAL at the last commit (0 when unknown). */
-  readonly walFrames: number;
 }
 
 /** Path of the head marker of the database at `path`. */
@@ -76,17 +67,13 @@ export function readHeadMarker(path: string): HeadMarker | undefined {
       value.v !== 1 ||
       typeof value.identity !== 'string' ||
       typeof value.head !== 'number' ||
-      !Number.isSafeInteger(value.head) ||
-      typeof value.walSalts !== 'string' ||
-      typeof value.walFrames !== 'number'
+      !Number.isSafeInteger(value.head)
     ) {
       return undefined;
     }
     return {
       identity: value.identity,
       head: value.head,
-      walSalts: value.walSalts,
-      walFrames: value.walFrames,
     };
   } catch {
     return undefined;
@@ -99,8 +86,6 @@ export function readHeadMarker(path: string): HeadMarker | undefined {
  */
 export class HeadMarkerWriter {
   private fd: number | undefined;
-  private shm: number | undefined;
-  private readonly shmBuffer = Buffer.alloc(SHM_HEADER_BYTES);
   private readonly record = Buffer.alloc(MARKER_BYTES, 0x20);
   private identity = '';
 
@@ -115,22 +100,6 @@ export class HeadMarkerWriter {
     }
   }
 
-  /** The WAL's salts and frame count from the wal-index header, if readable. */
-  private walState(): { salts: string; frames: number } {
-    try {
-      this.shm ??= openSync(`${this.path}-shm`, 'r');
-      const read = readSync(this.shm, this.shmBuffer, 0, SHM_HEADER_BYTES, 0);
-      if (read < SHM_HEADER_BYTES) return { salts: '', frames: 0 };
-      const frames =
-        endianness() === 'LE'
-          ? this.shmBuffer.readUInt32LE(SHM_MX_FRAME)
-          : this.shmBuffer.readUInt32BE(SHM_MX_FRAME);
-      return { salts: this.shmBuffer.toString('hex', SHM_SALTS, SHM_SALTS + 8), frames };
-    } catch {
-      return { salts: '', frames: 0 };
-    }
-  }
-
   /** Records `head` as committed (call after COMMIT). */
   write(head: number): void {
     if (this.fd === undefined) return;
@@ -141,14 +110,7 @@ export class HeadMarkerWriter {
         // asked again at the next commit
       }
     }
-    const wal = this.walState();
-    const text = JSON.stringify({
-      v: 1,
-      identity: this.identity,
-      head,
-      walSalts: wal.salts,
-      walFrames: wal.frames,
-    });
+    const text = JSON.stringify({ v: 1, identity: this.identity, head });
     this.record.fill(0x20);
     this.record.write(text, 0, 'utf8');
     this.record[MARKER_BYTES - 1] = 0x0a;
@@ -164,16 +126,14 @@ export class HeadMarkerWriter {
    * deletes it, as nothing is left in a WAL to lose.
    */
   close(remove: boolean): void {
-    for (const fd of [this.fd, this.shm]) {
-      if (fd === undefined) continue;
+    if (this.fd !== undefined) {
       try {
-        closeSync(fd);
+        closeSync(this.fd);
       } catch {
         // already closed
       }
     }
     this.fd = undefined;
-    this.shm = undefined;
     if (remove) rmSync(headMarkerPath(this.path), { force: true });
   }
 }

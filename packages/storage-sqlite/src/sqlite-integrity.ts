@@ -66,14 +66,14 @@ export type IntegrityProblem =
     }
   | {
       /**
-       * The WAL is damaged or was cut (found in the WAL itself), commits are missing (the
+       * The WAL is damaged (found in the WAL itself), commits are missing (the
        * writer's head marker is ahead of the database), or an earlier open found either
        * and left a report beside the database (see `inspectSqliteWal`).
        */
       readonly kind: 'wal';
       readonly message: string;
       /** What was found. */
-      readonly finding: 'wal_damaged' | 'wal_cut' | 'commits_missing';
+      readonly finding: 'wal_damaged' | 'commits_missing';
       /** The file that shows it: the WAL, the database, or the damage report. */
       readonly file: string;
     };

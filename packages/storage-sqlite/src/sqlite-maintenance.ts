@@ -114,7 +114,7 @@ export async function checkSqliteFileIntegrity(
   // The marker first: read before the database's head, it can only be behind it unless
   // commits were lost.
   const marker = readHeadMarker(path);
-  const found = inspectSqliteWal(path, marker);
+  const found = inspectSqliteWal(path);
   const report = (await runMaintenance({
     task: 'integrity',
     path,

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 import {
@@ -486,10 +486,11 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     // file, the damaged WAL copied aside.
     const marker = readHeadMarker(path);
     const walDamage: WalDamage[] = [];
-    const inWal = inspectSqliteWal(path, marker);
-    if (inWal !== undefined) {
-      walDamage.push(recordWalDamage({ ...inWal, quarantine: quarantineWal(path) }));
-    }
+    const inWal = inspectSqliteWal(path);
+    // A WAL left beside a head marker is copied before SQLite reads it: if the head then
+    // comes up short (a WAL cut short), the copy is what was lost; otherwise it goes.
+    const copy = inWal !== undefined || marker !== undefined ? quarantineWal(path) : undefined;
+    if (inWal !== undefined) walDamage.push(recordWalDamage({ ...inWal, quarantine: copy }));
     const migration = await migrate(path, resolved.busyTimeoutMs);
     startedWriter = start.open();
     const open = (): SqliteConnection => {
@@ -512,7 +513,13 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       started.ready.headPosition,
       databaseIdentity(readConnection),
     );
-    if (missing !== undefined) walDamage.push(recordWalDamage(missing));
+    if (missing !== undefined) {
+      walDamage.push(
+        recordWalDamage(inWal === undefined ? { ...missing, quarantine: copy } : missing),
+      );
+    } else if (inWal === undefined && copy !== undefined) {
+      rmSync(copy, { force: true });
+    }
     const reader = new SqliteEventReader(
       readConnection,
       resolved.readPageSize,

@@ -9,8 +9,8 @@
  * fails, followed by commit frames that still carry the current salts, means committed
  * transactions are about to be discarded: damage. A last frame cut short, or frames of a
  * transaction without its commit frame, are what a crash leaves: not damage. The head
- * marker (see `sqlite-head-marker.ts`) covers what the WAL alone cannot show: a WAL cut
- * at a frame boundary, or deleted.
+ * marker (see `sqlite-head-marker.ts`) covers what the WAL alone cannot show: a WAL cut,
+ * or deleted.
  */
 import {
   copyFileSync,
@@ -201,11 +201,10 @@ export function scanSqliteWal(wal: Uint8Array): WalScan {
 export interface WalDamage {
   /**
    * `wal_damaged`: frames fail their checksum (or the header does) with commit frames
-   * after them; `wal_cut`: the WAL holds fewer committed frames than the last commit
-   * left; `commits_missing`: the database opened at a head below the one the writer
-   * last committed (the WAL was deleted, cut or damaged).
+   * after them; `commits_missing`: the database opened at a head below the one the
+   * writer last committed (the WAL was deleted, cut or damaged).
    */
-  readonly kind: 'wal_damaged' | 'wal_cut' | 'commits_missing';
+  readonly kind: 'wal_damaged' | 'commits_missing';
   /** What was found, where, and what it means. */
   readonly message: string;
   /** The database file. */
@@ -217,14 +216,12 @@ export interface WalDamage {
 }
 
 /**
- * Reads the WAL of the database at `path` (when it exists and is not empty) and, with the
- * head marker the last writer left, says whether SQLite is about to discard committed
- * frames. Reads only; undefined when nothing is wrong that the WAL can show.
+ * Reads the WAL of the database at `path` (when it exists and is not empty) and says
+ * whether SQLite is about to discard committed frames. Reads only; undefined when nothing
+ * is wrong that the WAL itself can show (a WAL cut at a frame boundary, or deleted, is
+ * found by {@link missingCommits}).
  */
-export function inspectSqliteWal(
-  path: string,
-  marker: HeadMarker | undefined,
-): WalDamage | undefined {
+export function inspectSqliteWal(path: string): WalDamage | undefined {
   const walPath = `${path}-wal`;
   let wal: Buffer;
   try {
@@ -244,20 +241,6 @@ export function inspectSqliteWal(
       message:
         `${walPath}: ${where}; ${scan.discardedCommits} committed transaction(s) after it ` +
         `(${scan.frames - (scan.firstBadFrame - 1)} of ${scan.frames} frames) would be discarded by SQLite`,
-    };
-  }
-  if (
-    marker !== undefined &&
-    scan.headerValid &&
-    marker.walSalts === scan.salts &&
-    marker.walFrames > scan.replayedFrames
-  ) {
-    return {
-      kind: 'wal_cut',
-      database: path,
-      message:
-        `${walPath}: holds ${scan.replayedFrames} committed frames (${scan.bytes} bytes), ` +
-        `the writer's last commit (position ${marker.head}) left ${marker.walFrames}: the WAL was cut or damaged`,
     };
   }
   return undefined;
@@ -286,10 +269,14 @@ function stamp(): string {
   return new Date().toISOString().replaceAll(':', '').replaceAll('.', '');
 }
 
-/** Copies the WAL of `path` aside, mode 0600; the copy's path, or undefined if it failed. */
+/**
+ * Copies the WAL of `path` aside, mode 0600; the copy's path, or undefined when there is
+ * no WAL, it is empty, or the copy failed.
+ */
 export function quarantineWal(path: string): string | undefined {
   const copy = `${path}-wal.damaged-${stamp()}`;
   try {
+    if (statSync(`${path}-wal`).size === 0) return undefined;
     copyFileSync(`${path}-wal`, copy);
     chmodSync(copy, 0o600);
     return copy;

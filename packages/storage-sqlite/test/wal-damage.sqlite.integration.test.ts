@@ -9,7 +9,7 @@ import {
   truncateSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -123,6 +123,8 @@ describe('the WAL of a killed writer', () => {
     expect(opened.reported).toEqual([]);
     const report = await checkSqliteFileIntegrity(path);
     expect(report.problems).toEqual([]);
+    // The copy taken before SQLite read the WAL is gone: nothing was lost.
+    expect(readdirSync(dirname(path)).filter((name) => name.includes('damage'))).toEqual([]);
     // A clean close leaves no marker: nothing left in a WAL to lose.
     expect(existsSync(headMarkerPath(path))).toBe(false);
   });
@@ -167,19 +169,18 @@ describe('the WAL of a killed writer', () => {
     expect(named[0]!.message).toContain(damaged.quarantine!);
   });
 
-  it('names a WAL cut in half', async () => {
+  it('names a WAL cut in half by the commits missing, and keeps the cut WAL', async () => {
     const path = caseCopy('cut');
     const size = statSync(`${path}-wal`).size;
     truncateSync(`${path}-wal`, Math.floor(size / 2));
+    const cut = readFileSync(`${path}-wal`);
     const before = await checkSqliteFileIntegrity(path);
-    expect(before.problems.map((p) => p.kind === 'wal' && p.finding)).toEqual([
-      'wal_cut',
-      'commits_missing',
-    ]);
+    expect(before.problems.map((p) => p.kind === 'wal' && p.finding)).toEqual(['commits_missing']);
     const opened = await openAndCount(path);
     expect(opened.head).toBeLessThan(acked);
-    expect(opened.damage.map((d) => d.kind)).toEqual(['wal_cut', 'commits_missing']);
-    expect(opened.damage[0]!.quarantine).toBeDefined();
+    expect(opened.damage.map((d) => d.kind)).toEqual(['commits_missing']);
+    // The WAL as it was before SQLite read it is kept.
+    expect(readFileSync(opened.damage[0]!.quarantine!).equals(cut)).toBe(true);
   });
 
   it('names a deleted WAL by the commits missing', async () => {
