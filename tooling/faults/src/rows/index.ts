@@ -8,6 +8,7 @@ import { corruptFileRow, corruptWalRow } from './corruption.js';
 import { crashDaemonRow } from './crash-daemon.js';
 import { crashWriterRow } from './crash-writer.js';
 import { diskFullRow, ioErrorRow, readOnlyRow } from './disk.js';
+import { FUZZ_ROWS } from './fuzz-rows.js';
 import { powerFullRow, powerNormalRow } from './power-loss.js';
 import { securityRow } from './security.js';
 
@@ -29,5 +30,6 @@ export const ROWS: readonly FaultRow[] = [
   contentionRow,
   clockRow,
   adversarialInputRow,
+  ...FUZZ_ROWS,
   securityRow,
 ];

@@ -1,0 +1,19 @@
+import { type FaultRow } from '../fault-row.js';
+import { fuzzConfigRow } from './fuzz-config.js';
+import { fuzzHttpRow } from './fuzz-http.js';
+import { fuzzImportRow } from './fuzz-import.js';
+import { fuzzValidatorsRow } from './fuzz-validators.js';
+import { fuzzWebSocketRow } from './fuzz-websocket.js';
+
+/**
+ * The generated-input rows, one per surface (`--only input` runs them with the
+ * hand-written `input` row): 10 000 inputs each with `--long`, fewer in the CI form
+ * where an input costs a request or a store write (`WF_FAULTS_INPUTS=N` sets every count).
+ */
+export const FUZZ_ROWS: readonly FaultRow[] = [
+  fuzzValidatorsRow,
+  fuzzHttpRow,
+  fuzzWebSocketRow,
+  fuzzImportRow,
+  fuzzConfigRow,
+];
