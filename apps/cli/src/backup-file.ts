@@ -20,7 +20,7 @@ import {
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 
-import { backupSqliteDatabase } from '@wirthforge/storage-sqlite';
+import { backupSqliteDatabase, headMarkerPath } from '@wirthforge/storage-sqlite';
 
 import { publishFile, removeQuietly, temporaryBeside } from './atomic-file.js';
 
@@ -153,7 +153,13 @@ export async function unpackBackup(source: string, destination: string): Promise
   }
 }
 
-/** The database file and its companions (WAL, shared memory). */
+/**
+ * The database file and its companions (WAL, shared memory, and the head marker, which
+ * names the head this file's writer committed: left beside a restored older file it
+ * would report the positions the backup lacks as lost commits).
+ */
 export function databaseFiles(database: string): string[] {
-  return [database, `${database}-wal`, `${database}-shm`].filter((f) => existsSync(f));
+  return [database, `${database}-wal`, `${database}-shm`, headMarkerPath(database)].filter((f) =>
+    existsSync(f),
+  );
 }

@@ -8,7 +8,12 @@ import { join } from 'node:path';
 
 import { decodeEvent, encodeEvent } from '@wirthforge/events';
 import { SCHEMA_VERSION, createMigrations, eventChecksum } from '@wirthforge/storage';
-import { openConnection, openSqliteStorage, sqliteSchemaDialect } from '@wirthforge/storage-sqlite';
+import {
+  headMarkerPath,
+  openConnection,
+  openSqliteStorage,
+  sqliteSchemaDialect,
+} from '@wirthforge/storage-sqlite';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -632,6 +637,28 @@ describe('backup and restore', () => {
     expect(restored).toMatchObject({ headPosition: backup.headPosition, previousRemoved: true });
     const list = await json<{ sessions: unknown[] }>(['sessions', 'list', '--data-dir', dir]);
     expect(list.sessions).toHaveLength(2);
+    expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
+  }, 120_000);
+});
+
+describe('restore after a crash', () => {
+  it("restores an older backup: the replaced file's head marker goes aside with it", async () => {
+    const dir = dataDir();
+    const out = tempDir('backup-crash');
+    cleanups.push(out.remove);
+    const file = join(out.dir, 'older.db.gz');
+    expect((await cli(['backup', file, '--data-dir', dir])).code).toBe(0);
+    // A writer that committed 50 more events, then crashed: its head marker stays.
+    const database = join(dir, 'state.db');
+    const storage = await openSqliteStorage({ path: database });
+    const marker = JSON.parse(readFileSync(headMarkerPath(database), 'utf8')) as { head: number };
+    await storage.close();
+    expect(existsSync(headMarkerPath(database))).toBe(false);
+    writeFileSync(headMarkerPath(database), JSON.stringify({ ...marker, head: marker.head + 50 }));
+
+    const restored = await cli(['restore', file, '--yes', '--data-dir', dir]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stderr).not.toMatch(/commits|missing/i);
     expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
   }, 120_000);
 });
