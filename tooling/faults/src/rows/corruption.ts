@@ -13,7 +13,11 @@ import Database from 'better-sqlite3';
 import { createEventStore, type EventStore } from '@wirthforge/eventstore';
 import { createSnapshotStore } from '@wirthforge/snapshots';
 import { type StoredEventRecord } from '@wirthforge/storage';
-import { openSqliteReadOnlyStorage, openSqliteStorage } from '@wirthforge/storage-sqlite';
+import {
+  openConnection,
+  openSqliteReadOnlyStorage,
+  openSqliteStorage,
+} from '@wirthforge/storage-sqlite';
 import { type FaultRow, type RowResult } from '../fault-row.js';
 import {
   CLI_MAIN,
@@ -30,6 +34,24 @@ import {
 import { parseWriterOutput, WRITER_CHILD } from '../writer-child.js';
 import { sessionEvents } from './crash-daemon.js';
 
+/** Waits until the database at `path` holds at least `count` segments (60 s at most). */
+async function waitForSegments(path: string, count: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const c = openConnection(path, { readonly: true, fileMustExist: true });
+    let sealed: number;
+    try {
+      sealed = c.prepare('select count(*) from segments').pluck().get() as number;
+    } finally {
+      c.close();
+    }
+    if (sealed >= count) return;
+    if (Date.now() > deadline)
+      throw new Error(`${path}: ${sealed} of ${count} segments sealed after 60 s`);
+    await sleep(100);
+  }
+}
+
 /** A pristine data directory: a session of sealed segments, hot rows and snapshots. */
 async function buildPristine(dir: string): Promise<{ stream: string }> {
   const storage = await openSqliteStorage({
@@ -43,7 +65,9 @@ async function buildPristine(dir: string): Promise<{ stream: string }> {
   for (let i = 0; i < events.length; i += 60) {
     await store.appendToStream(session.stream, events.slice(i, i + 60));
     if (i % 240 === 0) await snapshots.create(session.stream);
-    if (i === 480) await sleep(400); // the writer seals in idle turns
+    // The writer seals in idle turns: wait (however loaded the machine) for the two
+    // segments the injections below need.
+    if (i === 480) await waitForSegments(join(dir, 'state.db'), 2);
   }
   await snapshots.create(session.stream);
   await store.close();
