@@ -248,11 +248,27 @@ export function readImportFile(path: string): {
     }
     const meta = isObject(body.session_metadata) ? body.session_metadata : undefined;
     const streamMeta = isObject(body.stream_metadata) ? body.stream_metadata : undefined;
+    if (
+      typeof streamMeta?.stream === 'string' &&
+      tryParseStreamName(streamMeta.stream) === undefined
+    ) {
+      throw new CliError(
+        'invalid_input',
+        `${path} document ${d + 1}: stream_metadata.stream ${JSON.stringify(streamMeta.stream.slice(0, 80))} is not a stream name`,
+      );
+    }
+    const metaSession = meta?.session_id;
+    if (typeof metaSession === 'string' && !isSessionId(metaSession)) {
+      throw new CliError(
+        'invalid_input',
+        `${path} document ${d + 1}: session_metadata.session_id ${JSON.stringify(String(metaSession).slice(0, 80))} is not a session id`,
+      );
+    }
     const stream =
       typeof streamMeta?.stream === 'string'
         ? streamMeta.stream
-        : typeof meta?.session_id === 'string'
-          ? sessionStream(meta.session_id)
+        : typeof metaSession === 'string'
+          ? sessionStream(metaSession)
           : undefined;
     body.events.forEach((v: unknown, i: number) => {
       records.push(toRecord(v, `document ${d + 1} events[${i}]`, stream));

@@ -67,6 +67,15 @@ describe('import refuses, naming where', () => {
     );
   });
 
+  it('a YAML session_metadata.session_id or stream_metadata.stream that is not one', async () => {
+    expect(
+      await refusal('meta.yaml', 'session_metadata: {"session_id": "2026x"}\nevents: []\n'),
+    ).toMatch(/meta\.yaml document 1: session_metadata\.session_id "2026x" is not a session id/);
+    expect(
+      await refusal('meta2.yaml', 'events: []\n---\nstream_metadata: {"stream": ""}\nevents: []\n'),
+    ).toMatch(/meta2\.yaml document 2: stream_metadata\.stream "" is not a stream name/);
+  });
+
   it('a stream that is not a stream name, and a session id that is not one', async () => {
     expect(
       await refusal('stream.json', JSON.stringify({ events: [{ stream: '', event: event() }] })),
