@@ -112,7 +112,7 @@ export const fuzzConfigRow: FaultRow = {
     const tmp = scratchDir('config');
     try {
       const file = join(tmp.dir, 'wfstated.yaml');
-      const runs = inputsFor(ctx.long, 10_000);
+      const runs = inputsFor(ctx.long, 5_000);
       const tally = await fuzzSurface({
         arbitrary: configFile,
         runs,

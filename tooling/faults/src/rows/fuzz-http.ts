@@ -124,7 +124,7 @@ export const fuzzHttpRow: FaultRow = {
           },
         ),
       );
-      const runs = inputsFor(ctx.long, 10_000);
+      const runs = inputsFor(ctx.long, 5_000);
       const tally = await fuzzSurface({
         arbitrary: body,
         runs,

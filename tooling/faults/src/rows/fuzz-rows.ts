@@ -7,8 +7,9 @@ import { fuzzWebSocketRow } from './fuzz-websocket.js';
 
 /**
  * The generated-input rows, one per surface (`--only input` runs them with the
- * hand-written `input` row): 10 000 inputs each with `--long`, fewer in the CI form
- * where an input costs a request or a store write (`WF_FAULTS_INPUTS=N` sets every count).
+ * hand-written `input` row): 10 000 inputs each with `--long`; in the CI form 10 000
+ * validators, 5 000 HTTP bodies and config files, 1 500 WebSocket inputs and 2 000 import
+ * files, to keep the rows under a minute (`WF_FAULTS_INPUTS=N` sets every count).
  */
 export const FUZZ_ROWS: readonly FaultRow[] = [
   fuzzValidatorsRow,
