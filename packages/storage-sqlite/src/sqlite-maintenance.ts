@@ -15,7 +15,7 @@ import { inspectSqliteWal, missingCommits, readWalDamageReports } from './sqlite
 import { readHeadPosition } from './sqlite-writer.js';
 import { workerExecArgv } from './worker-exec-argv.js';
 
-const WORKER_URL = new URL('../dist/sqlite-maintenance-worker.js', import.meta.url);
+const WORKER_URL = new URL('../dist/sqlite-maintenance-worker.bundle.js', import.meta.url);
 
 /** A job for a maintenance thread. */
 export type MaintenanceTask =

@@ -25,7 +25,7 @@ import type {
  * The worker runs compiled JavaScript: `../dist/` resolves to the package's build output
  * both from `src/` (tests run from source) and from `dist/` itself.
  */
-const WORKER_URL = new URL('../dist/sqlite-writer-worker.js', import.meta.url);
+const WORKER_URL = new URL('../dist/sqlite-writer-worker.bundle.js', import.meta.url);
 
 interface Pending {
   readonly resolve: (response: WriterResponse) => void;

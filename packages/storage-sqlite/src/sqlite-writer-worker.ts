@@ -36,7 +36,7 @@ import type {
 import type { WriterAppendResult } from './sqlite-writer.js';
 import { workerExecArgv } from './worker-exec-argv.js';
 
-const SEAL_WORKER_URL = new URL('../dist/sqlite-seal-worker.js', import.meta.url);
+const SEAL_WORKER_URL = new URL('../dist/sqlite-seal-worker.bundle.js', import.meta.url);
 /**
  * Quiet time after the last append (ms) before a prepared segment is written in a
  * transaction of its own; while appends flow, it is written in the next append's group.

@@ -86,7 +86,7 @@ describe('purgeSqliteFile', () => {
     }
   });
 
-  it("removes the purged streams' stream-scoped metadata (projection checkpoints), and only theirs", async () => {
+  it("removes the purged streams' stream-scoped metadata (projection checkpoints), and only theirs", () => {
     const keys = {
       purged: `projection-checkpoint${streamMetadataKeySuffix('session-b')}`,
       kept: `projection-checkpoint${streamMetadataKeySuffix('session-a')}`,
