@@ -100,6 +100,7 @@ export function openPartition(
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
   }
+  if (options.create !== true) rollBackHotJournal(path, options.busyTimeoutMs ?? 5000);
   const connection = openConnection(path, {
     readonly: options.create !== true,
     fileMustExist: options.create !== true,
@@ -154,6 +155,27 @@ export function openPartition(
   } catch (error) {
     connection.close();
     throw error;
+  }
+}
+
+/**
+ * A mover killed inside a partition transaction leaves a hot rollback journal; a
+ * read-only connection cannot roll it back (SQLite answers "attempt to write a readonly
+ * database"). A short read-write connection that reads the schema lets SQLite roll the
+ * journal back first when it is hot; a journal a live mover still holds a lock on is not
+ * hot and is left alone. Where the file cannot be opened for writing (a read-only file
+ * system), the read-only open that follows reports the partition as it is.
+ */
+function rollBackHotJournal(path: string, busyTimeoutMs: number): void {
+  if (!existsSync(`${path}-journal`)) return;
+  let connection: SqliteConnection | undefined;
+  try {
+    connection = openConnection(path, { fileMustExist: true, timeout: busyTimeoutMs });
+    connection.pragma('schema_version');
+  } catch {
+    // Left to the read-only open, which says what is wrong with the file.
+  } finally {
+    connection?.close();
   }
 }
 
