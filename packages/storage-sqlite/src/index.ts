@@ -34,7 +34,12 @@ export type {
   IntegrityReport,
 } from './sqlite-integrity.js';
 
-export { backupSqliteFile, checkSqliteFileIntegrity } from './sqlite-maintenance.js';
+export {
+  backupSqliteFile,
+  checkSqliteFileIntegrity,
+  deleteSqliteStreams,
+  vacuumSqliteFileBesideWriter,
+} from './sqlite-maintenance.js';
 
 export { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
 

@@ -1,6 +1,6 @@
 /**
- * Entry point of a maintenance thread: runs one long synchronous job (backup or integrity
- * check) on its own connection, off the main thread and off the writer thread, and posts
+ * Entry point of a maintenance thread: runs one long synchronous job (backup, integrity
+ * check, deletion of streams or `VACUUM` beside a writer) on its own connection, off the main thread and off the writer thread, and posts
  * its result.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -12,6 +12,8 @@ import { backupSqliteDatabase } from './sqlite-backup.js';
 import { openConnection } from './sqlite-connection.js';
 import { checkSqliteIntegrity } from './sqlite-integrity.js';
 import type { MaintenanceResponse, MaintenanceTask } from './sqlite-maintenance.js';
+import { deleteStreams } from './sqlite-purge.js';
+import { vacuumBesideWriter } from './sqlite-vacuum.js';
 
 function run(task: MaintenanceTask): unknown {
   switch (task.task) {
@@ -29,6 +31,19 @@ function run(task: MaintenanceTask): unknown {
         connection.close();
       }
     }
+    case 'delete-streams': {
+      const connection = openConnection(task.path, {
+        fileMustExist: true,
+        timeout: task.busyTimeoutMs,
+      });
+      try {
+        return deleteStreams(connection, task.target, { ...task.options, where: task.path });
+      } finally {
+        connection.close();
+      }
+    }
+    case 'vacuum':
+      return vacuumBesideWriter(task.path, { busyTimeoutMs: task.busyTimeoutMs });
   }
 }
 

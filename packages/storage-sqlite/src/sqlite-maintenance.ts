@@ -11,6 +11,7 @@ import type {
   IntegrityProblem,
   IntegrityReport,
 } from './sqlite-integrity.js';
+import type { PurgeOptions, PurgeTarget, PurgedRows } from './sqlite-purge.js';
 import { inspectSqliteWal, missingCommits, readWalDamageReports } from './sqlite-wal-check.js';
 import { readHeadPosition } from './sqlite-writer.js';
 import { workerExecArgv } from './worker-exec-argv.js';
@@ -30,7 +31,15 @@ export type MaintenanceTask =
       readonly path: string;
       readonly busyTimeoutMs: number;
       readonly options: IntegrityCheckOptions;
-    };
+    }
+  | {
+      readonly task: 'delete-streams';
+      readonly path: string;
+      readonly busyTimeoutMs: number;
+      readonly target: PurgeTarget;
+      readonly options: Pick<PurgeOptions, 'actor' | 'nowUs'>;
+    }
+  | { readonly task: 'vacuum'; readonly path: string; readonly busyTimeoutMs: number };
 
 /** A maintenance thread's answer. */
 export type MaintenanceResponse =
@@ -74,6 +83,61 @@ export async function backupSqliteFile(
   options: BackupOptions = {},
 ): Promise<BackupReport> {
   return (await runMaintenance({ task: 'backup', source, destination, options })) as BackupReport;
+}
+
+/**
+ * Deletes `target`'s streams (or everything) from the database at `path` for good:
+ * `deleteStreams` in one transaction with `secure_delete`, on a maintenance thread and a
+ * connection of its own, without the writer lock. For a writer that holds the lock (the
+ * daemon) and no longer appends to those streams: SQLite serialises the transaction with
+ * the writer's commits, and the caller's thread stays free meanwhile. The file is not
+ * rebuilt: empty the WAL through the writer, then {@link vacuumSqliteFileBesideWriter}.
+ *
+ * @throws StorageError `invalid_argument` when none of the named streams exists, `busy`
+ *   when the writer's lock is held longer than `busyTimeoutMs` (default 5000).
+ *
+ * @example
+ * ```ts
+ * const rows = await deleteSqliteStreams('/data/state.db', { streams: ['session-20250817T194800Z_001'] });
+ * ```
+ */
+export async function deleteSqliteStreams(
+  path: string,
+  target: PurgeTarget,
+  options: PurgeOptions = {},
+): Promise<PurgedRows> {
+  const { busyTimeoutMs, ...rest } = options;
+  return (await runMaintenance({
+    task: 'delete-streams',
+    path,
+    busyTimeoutMs: busyTimeoutMs ?? 5000,
+    target,
+    options: rest,
+  })) as PurgedRows;
+}
+
+/**
+ * The `VACUUM` of the database at `path` (the file rebuilt without free pages) on a
+ * maintenance thread, without the writer lock: for a writer that holds it and empties
+ * the WAL itself before and after (see `vacuumBesideWriter`). Resolves with the free pages
+ * there were before.
+ *
+ * @example
+ * ```ts
+ * await storage.checkpoint('truncate');
+ * const { freePagesBefore } = await vacuumSqliteFileBesideWriter(storage.path);
+ * await storage.checkpoint('truncate');
+ * ```
+ */
+export async function vacuumSqliteFileBesideWriter(
+  path: string,
+  options: { readonly busyTimeoutMs?: number } = {},
+): Promise<{ readonly freePagesBefore: number }> {
+  return (await runMaintenance({
+    task: 'vacuum',
+    path,
+    busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+  })) as { freePagesBefore: number };
 }
 
 /**

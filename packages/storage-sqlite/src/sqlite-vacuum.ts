@@ -1,6 +1,7 @@
 /**
  * Compacting a database file: checkpoint the WAL into it, `VACUUM` (rebuild the file
- * without free pages), truncate the WAL. Needs the writer lock.
+ * without free pages), truncate the WAL. Needs the writer lock, or (beside a writer that
+ * holds it and empties the WAL itself) only the `VACUUM` of {@link vacuumBesideWriter}.
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -74,5 +75,34 @@ export function vacuumSqliteFile(
     throw toSqliteStorageError(error, `vacuum of ${database}`);
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * The `VACUUM` alone, on a connection of its own, without the writer lock: for a writer
+ * that holds the lock (the daemon) and empties the WAL itself before and after.
+ * SQLite serialises the `VACUUM` with the writer's commits, which wait on its lock
+ * (up to their busy timeout) meanwhile. Synchronous: {@link vacuumSqliteFileBesideWriter}
+ * runs it on a maintenance thread.
+ */
+export function vacuumBesideWriter(
+  path: string,
+  options: { readonly busyTimeoutMs?: number } = {},
+): { readonly freePagesBefore: number } {
+  const database = resolve(path);
+  try {
+    const connection = openConnection(database, {
+      fileMustExist: true,
+      timeout: options.busyTimeoutMs ?? 5000,
+    });
+    try {
+      const freePagesBefore = Number(connection.pragma('freelist_count', { simple: true }));
+      connection.exec('VACUUM');
+      return { freePagesBefore };
+    } finally {
+      connection.close();
+    }
+  } catch (error) {
+    throw toSqliteStorageError(error, `vacuum of ${database}`);
   }
 }
