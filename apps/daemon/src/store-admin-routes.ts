@@ -1,10 +1,11 @@
 /**
  * The writes of `wfstate purge`, `vacuum` and `repair` through a running daemon:
  *
- * - `POST /v1/admin/purge` deletes one ended session for good: its archived segments
- *   (`purgeArchived`), its rows beside the writer (see `purge-beside-writer.ts`), the WAL
- *   emptied and the file rebuilt; then the session and user rows are rebuilt from what
- *   remains, which also drops the store's projection states held in memory;
+ * - `POST /v1/admin/purge` deletes ended sessions for good, one (`{ stream }`) or every
+ *   session of the store (`{ all: true }`): their archived segments, their rows beside
+ *   the writer (see `purge-beside-writer.ts`), the WAL emptied and the file rebuilt; then
+ *   the session and user rows are rebuilt from what remains, which also drops the store's
+ *   projection states held in memory. A running session is refused (end it first);
  * - `POST /v1/admin/vacuum` empties the WAL through the writer and rebuilds the file;
  * - `POST /v1/admin/rebuild-projections` rewrites every session and user row from the
  *   events (the store's own `rebuildProjections`, serialised with its appends);
@@ -12,18 +13,24 @@
  *   and writes a fresh full snapshot of each running session that lost its full one (the
  *   daemon's snapshot store keeps the base of its next delta in memory).
  *
- * The file work runs on the daemon's main thread: requests wait meanwhile, and commits
- * of ingest wait on SQLite's lock for the purge's one transaction and the `VACUUM`.
+ * The file work of purge and vacuum runs on worker threads: the daemon answers requests
+ * meanwhile, and commits of ingest wait on SQLite's lock (up to the writer's busy
+ * timeout) only for the purge's one transaction and the `VACUUM`. Purges and vacuums run
+ * one at a time.
  */
-import { purgeArchived } from '@wirthforge/archive';
 import type { EventStore } from '@wirthforge/eventstore';
 import type { SnapshotStore } from '@wirthforge/snapshots';
+import type { SqliteStorage } from '@wirthforge/storage-sqlite';
 import type { FastifyInstance } from 'fastify';
 
 import * as schemas from './api-schemas.js';
 import { DaemonError } from './errors.js';
 import type { DaemonContext } from './http-server.js';
-import { deleteStreamsBesideWriter, rebuildFileBesideWriter } from './purge-beside-writer.js';
+import {
+  deleteStreamsBesideWriter,
+  purgeArchivedOffThread,
+  rebuildFileBesideWriter,
+} from './purge-beside-writer.js';
 
 const StreamName = { type: 'string', minLength: 1, maxLength: 200 } as const;
 const Ranges = {
@@ -34,23 +41,31 @@ const Strings = { type: 'array', items: { type: 'string' } } as const;
 
 const PurgeBodySchema = {
   type: 'object',
-  required: ['stream'],
   additionalProperties: false,
-  properties: { stream: StreamName },
+  properties: { stream: StreamName, all: { type: 'boolean' } },
 } as const;
 
 const PurgeResponseSchema = {
   type: 'object',
   properties: {
+    all: { type: 'boolean' },
     streams: Strings,
     sessions: Strings,
     users: Strings,
     rows: {
       type: 'object',
       properties: Object.fromEntries(
-        ['events', 'sessions', 'snapshots', 'segments', 'rollups', 'users', 'streams', 'audit'].map(
-          (k) => [k, { type: 'integer' }],
-        ),
+        [
+          'events',
+          'sessions',
+          'snapshots',
+          'segments',
+          'rollups',
+          'users',
+          'streams',
+          'audit',
+          'metadata',
+        ].map((k) => [k, { type: 'integer' }]),
       ),
     },
     positions: Ranges,
@@ -151,6 +166,31 @@ function writerCheckpoint(store: EventStore): () => Promise<{ busy: boolean }> {
   return () => checkpoint.call(storage, 'truncate');
 }
 
+/** The names of every session stream of the store (live or archived), in order. */
+async function sessionStreams(store: EventStore): Promise<string[]> {
+  const db = (store.storage as Partial<Pick<SqliteStorage, 'db'>>).db;
+  if (db === undefined) {
+    throw new DaemonError('internal', 'the daemon’s storage has no read connection');
+  }
+  const rows = await db
+    .selectFrom('streams')
+    .select('name')
+    .where('name', 'like', 'session-%')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => r.name);
+}
+
+/** Runs jobs one at a time, in order (a failed one does not stop the next). */
+function serialQueue(): <T>(job: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(job: () => Promise<T>): Promise<T> => {
+    const run = tail.then(job, job);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
 /**
  * Registers the routes above (in the authenticated scope, see `maintenanceRoutes`).
  * `requireReady` refuses while the daemon starts or stops.
@@ -162,13 +202,14 @@ export function registerStoreAdminRoutes(
 ): void {
   const { store } = context;
   const { snapshots, requireReady } = options;
+  const serial = serialQueue();
 
   app.post(
     '/v1/admin/purge',
     {
       schema: {
         summary:
-          'Delete an ended session for good: events, rows, snapshots, rollups, archived segments (wfstate purge)',
+          'Delete an ended session ({stream}) or every session ({all: true}) for good: events, rows, snapshots, rollups, archived segments (wfstate purge)',
         tags: ['admin'],
         body: PurgeBodySchema,
         response: { 200: PurgeResponseSchema, ...schemas.errorResponses },
@@ -176,38 +217,76 @@ export function registerStoreAdminRoutes(
     },
     async (request) => {
       requireReady();
-      const { stream } = request.body as { stream: string };
-      const running = (await store.openSessions()).find((s) => s.stream === stream);
-      if (running !== undefined) {
+      const body = request.body as { stream?: string; all?: boolean };
+      const all = body.all === true;
+      if ((body.stream === undefined) === !all) {
         throw new DaemonError(
-          'conflict',
-          `session ${running.sessionId} is running: end it first (POST /v1/sessions/${running.sessionId}/end), then purge it`,
+          'invalid_request',
+          'name one stream ({"stream": "session-…"}) or every session ({"all": true})',
         );
       }
-      const path = databasePathOf(store);
-      if ((await store.streamVersion(stream)) === 0n) {
-        throw new DaemonError('not_found', `no stream ${stream} (it has no events)`);
-      }
-      // The archived segments first: the live deletion removes the stream row naming them.
-      const archive = purgeArchived({ databasePath: path }, { streams: [stream] });
-      const rows = deleteStreamsBesideWriter(path, [stream], { actor: 'wfstate purge (daemon)' });
-      const file = await rebuildFileBesideWriter(path, writerCheckpoint(store));
-      const rebuilt = await store.rebuildProjections();
-      context.logger.warn(
-        { streams: rows.streams, events: rows.rows.events, segments: rows.rows.segments },
-        'purged for good',
-      );
-      return {
-        ...rows,
-        positions: rows.positions.map(([a, b]) => [a, b]),
-        bytesBefore: file.bytesBefore,
-        bytesAfter: file.bytesAfter,
-        walBytesAfter: file.walBytesAfter,
-        archive,
-        rebuilt: { sessions: rebuilt.sessions, users: rebuilt.users },
-      };
+      return serial(() => purge(body.stream, all));
     },
   );
+
+  const purge = async (named: string | undefined, all: boolean): Promise<unknown> => {
+    const path = databasePathOf(store);
+    const streams = named === undefined ? await sessionStreams(store) : [named];
+    const running = (await store.openSessions()).filter((s) => streams.includes(s.stream));
+    if (running.length > 0) {
+      throw new DaemonError(
+        'conflict',
+        running.length === 1
+          ? `session ${running[0]!.sessionId} is running: end it first (POST /v1/sessions/${running[0]!.sessionId}/end), then purge it`
+          : `sessions ${running.map((s) => s.sessionId).join(', ')} are running: end them first (POST /v1/sessions/SESSION/end), then purge`,
+      );
+    }
+    if (named !== undefined && (await store.streamVersion(named)) === 0n) {
+      throw new DaemonError('not_found', `no stream ${named} (it has no events)`);
+    }
+    const actor = all ? 'wfstate purge --all (daemon)' : 'wfstate purge (daemon)';
+    // The archived segments first: the live deletion removes the stream rows naming them.
+    const archive =
+      streams.length === 0
+        ? { streams: [], partitions: [], segments: 0, events: 0, catalogRows: 0, positions: [] }
+        : await purgeArchivedOffThread(path, streams);
+    const rows =
+      streams.length === 0
+        ? {
+            streams: [],
+            sessions: [],
+            users: [],
+            rows: {
+              events: 0,
+              sessions: 0,
+              snapshots: 0,
+              segments: 0,
+              rollups: 0,
+              users: 0,
+              streams: 0,
+              audit: 0,
+              metadata: 0,
+            },
+            positions: [],
+          }
+        : await deleteStreamsBesideWriter(path, streams, { actor });
+    const file = await rebuildFileBesideWriter(path, writerCheckpoint(store));
+    const rebuilt = await store.rebuildProjections();
+    context.logger.warn(
+      { all, streams: rows.streams, events: rows.rows.events, segments: rows.rows.segments },
+      'purged for good',
+    );
+    return {
+      all,
+      ...rows,
+      positions: rows.positions.map(([a, b]) => [a, b]),
+      bytesBefore: file.bytesBefore,
+      bytesAfter: file.bytesAfter,
+      walBytesAfter: file.walBytesAfter,
+      archive,
+      rebuilt: { sessions: rebuilt.sessions, users: rebuilt.users },
+    };
+  };
 
   app.post(
     '/v1/admin/vacuum',
@@ -222,7 +301,7 @@ export function registerStoreAdminRoutes(
     async () => {
       requireReady();
       const path = databasePathOf(store);
-      const report = await rebuildFileBesideWriter(path, writerCheckpoint(store));
+      const report = await serial(() => rebuildFileBesideWriter(path, writerCheckpoint(store)));
       return { path, ...report };
     },
   );

@@ -1,0 +1,171 @@
+/**
+ * Purge (of a session and of every session) and vacuum through the daemon: their file
+ * work runs off the main thread, so the daemon keeps answering while SQLite makes them
+ * wait, and it stays up and usable afterwards.
+ */
+import { join } from 'node:path';
+
+import { openConnection } from '@wirthforge/storage-sqlite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { api, sessionEvents, startSession, startTestDaemon } from './daemon-harness.js';
+
+let daemon: Awaited<ReturnType<typeof startTestDaemon>>;
+
+beforeAll(async () => {
+  daemon = await startTestDaemon();
+});
+afterAll(async () => {
+  await daemon.cleanup();
+});
+
+/** A session with a few seconds of events, ended. */
+async function endedSession(): Promise<string> {
+  const session = await startSession(daemon, { userId: 'ada' });
+  const ingested = await api(daemon, 'POST', `/v1/sessions/${session}/events`, {
+    body: { events: sessionEvents(session, 2) },
+  });
+  expect(ingested.status).toBe(200);
+  const ended = await api(daemon, 'POST', `/v1/sessions/${session}/end`, { body: {} });
+  expect(ended.status).toBe(200);
+  return session;
+}
+
+/**
+ * Sends `request` while another connection holds the database's write lock, and asks
+ * `/healthz` and `/v1/sessions` meanwhile: with the file work on the main thread, the
+ * daemon could answer none of them until the lock went. Releases the lock after
+ * `probes` answered, then returns the request's response and how many answers came
+ * while it was still pending.
+ */
+async function whileLocked<T>(
+  request: () => Promise<T>,
+  probes = 4,
+): Promise<{ response: T; answeredMeanwhile: number }> {
+  const holder = openConnection(join(daemon.dataDir, 'state.db'));
+  holder.exec('BEGIN IMMEDIATE');
+  let settled = false;
+  const pending = request().finally(() => (settled = true));
+  let answeredMeanwhile = 0;
+  try {
+    for (let i = 0; i < probes && !settled; i++) {
+      const health = await api<{ status: string }>(daemon, 'GET', '/healthz');
+      expect(health.body.status).toBe('ok');
+      const list = await api(daemon, 'GET', '/v1/sessions');
+      expect(list.status).toBe(200);
+      if (!settled) answeredMeanwhile++;
+    }
+  } finally {
+    holder.exec('ROLLBACK');
+    holder.close();
+  }
+  return { response: await pending, answeredMeanwhile };
+}
+
+describe('POST /v1/admin/vacuum', () => {
+  it('rebuilds the file off the main thread: the daemon answers while it waits', async () => {
+    await endedSession();
+    const { response, answeredMeanwhile } = await whileLocked(() =>
+      api<{ freePagesBefore: number; walBytesAfter: number; path: string }>(
+        daemon,
+        'POST',
+        '/v1/admin/vacuum',
+        { body: {} },
+      ),
+    );
+    expect(answeredMeanwhile).toBe(4);
+    expect(response.status).toBe(200);
+    expect(response.body.path).toBe(join(daemon.dataDir, 'state.db'));
+    expect(response.body.freePagesBefore).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('POST /v1/admin/purge', () => {
+  it('purges a session off the main thread: the daemon answers while it waits', async () => {
+    const session = await endedSession();
+    const { response, answeredMeanwhile } = await whileLocked(() =>
+      api<{ all: boolean; streams: string[]; rows: { events: number; sessions: number } }>(
+        daemon,
+        'POST',
+        '/v1/admin/purge',
+        { body: { stream: `session-${session}` } },
+      ),
+    );
+    expect(answeredMeanwhile).toBe(4);
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      all: false,
+      streams: [`session-${session}`],
+      rows: { sessions: 1 },
+    });
+    expect(response.body.rows.events).toBeGreaterThan(0);
+    expect((await api(daemon, 'GET', `/v1/sessions/${session}`)).status).toBe(404);
+  });
+
+  it('refuses a body naming neither or both of a stream and all', async () => {
+    for (const body of [{}, { stream: 'session-x', all: true }, { all: false }]) {
+      const refused = await api<{ error: { code: string } }>(daemon, 'POST', '/v1/admin/purge', {
+        body,
+      });
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.body.error.code).toBe('invalid_request');
+    }
+  });
+
+  it('purges every session with all: refuses while one runs, then removes them all and stays usable', async () => {
+    const ended = [await endedSession(), await endedSession()];
+    const running = await startSession(daemon, { userId: 'ada' });
+    const refused = await api<{ error: { code: string; message: string } }>(
+      daemon,
+      'POST',
+      '/v1/admin/purge',
+      { body: { all: true } },
+    );
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain(`/v1/sessions/${running}/end`);
+    // Nothing went.
+    for (const s of ended) expect((await api(daemon, 'GET', `/v1/sessions/${s}`)).status).toBe(200);
+
+    expect((await api(daemon, 'POST', `/v1/sessions/${running}/end`, { body: {} })).status).toBe(
+      200,
+    );
+    const { response, answeredMeanwhile } = await whileLocked(() =>
+      api<{
+        all: boolean;
+        streams: string[];
+        sessions: string[];
+        rows: { sessions: number; users: number };
+        rebuilt: { sessions: number; users: number };
+        walBytesAfter: number;
+      }>(daemon, 'POST', '/v1/admin/purge', { body: { all: true } }),
+    );
+    expect(answeredMeanwhile).toBe(4);
+    expect(response.status).toBe(200);
+    expect(response.body.all).toBe(true);
+    expect(response.body.sessions).toEqual(expect.arrayContaining([...ended, running]));
+    expect(response.body.streams).toEqual(
+      expect.arrayContaining([...ended, running].map((s) => `session-${s}`)),
+    );
+    expect(response.body.rebuilt.sessions).toBe(0);
+    const listed = await api<{ sessions: unknown[] }>(daemon, 'GET', '/v1/sessions');
+    expect(listed.body.sessions).toEqual([]);
+
+    // The daemon goes on: a new session takes events, and a second purge --all has
+    // nothing left but succeeds.
+    const next = await endedSession();
+    expect((await api(daemon, 'GET', `/v1/sessions/${next}`)).status).toBe(200);
+    const again = await api<{ streams: string[] }>(daemon, 'POST', '/v1/admin/purge', {
+      body: { all: true },
+    });
+    expect(again.status).toBe(200);
+    expect(again.body.streams).toEqual([`session-${next}`]);
+    const empty = await api<{ streams: string[]; rows: { events: number } }>(
+      daemon,
+      'POST',
+      '/v1/admin/purge',
+      { body: { all: true } },
+    );
+    expect(empty.status).toBe(200);
+    expect(empty.body).toMatchObject({ streams: [], rows: { events: 0 } });
+  });
+});
