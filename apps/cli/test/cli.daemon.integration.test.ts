@@ -1,8 +1,8 @@
 /**
  * Write commands while a real daemon (`wfstated`, started here on a free port) holds the
  * writer lock: those its API offers go through it (import, snapshot create and prune,
- * purge of a session, vacuum, repair), the others refuse with exit 4, say why and say to
- * stop the daemon; reads work beside it.
+ * purge of a session or of every session, vacuum, repair), the others refuse with exit 4,
+ * say why and say to stop the daemon; reads work beside it.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -253,13 +253,82 @@ describe('wfstate with a running daemon', () => {
     });
   }, 180_000);
 
+  it('purges every session through the daemon (after confirmation), which stays up and usable', async () => {
+    const dir = fixtureDataDir('dpurgeall');
+    await sealEverything(dir);
+    await json(['archive', 'run', '--min-age-days', '0', '--data-dir', dir]);
+    const slices = archivedSegmentSlices(dir, `session-${PRIVATE_SESSION}`);
+    expect(slices.length).toBeGreaterThan(0);
+    expect(await streamHolds(dir, `session-${PRIVATE_SESSION}`, MARKER)).toBe(true);
+    const daemon = await daemonOn(dir);
+    const headers = { authorization: `Bearer ${daemon.token}`, 'content-type': 'application/json' };
+
+    // Without --yes (and no terminal to ask on) nothing is removed.
+    const unconfirmed = await cli(['purge', '--all', '--data-dir', dir]);
+    expect(unconfirmed.code).toBe(6);
+    expect(await json(['sessions', 'show', PUBLIC_SESSION, '--data-dir', dir])).toMatchObject({
+      sessionId: PUBLIC_SESSION,
+    });
+
+    interface Purged {
+      all: boolean;
+      via: string;
+      streams: string[];
+      sessions: string[];
+      rows: { events: number; sessions: number };
+      archive: { segments: number };
+      rebuilt: { sessions: number };
+      walBytesAfter: number;
+    }
+    const purged = await json<Purged>(['purge', '--all', '--yes', '--data-dir', dir]);
+    expect(purged).toMatchObject({
+      all: true,
+      via: 'daemon',
+      rows: { sessions: 2 },
+      rebuilt: { sessions: 0 },
+    });
+    expect([...purged.sessions].sort()).toEqual([PRIVATE_SESSION, PUBLIC_SESSION].sort());
+    expect(purged.streams).toEqual(
+      expect.arrayContaining([`session-${PUBLIC_SESSION}`, `session-${PRIVATE_SESSION}`]),
+    );
+    expect(purged.archive.segments).toBeGreaterThan(0);
+    // Nothing of the private session's content is left in any file of the directory.
+    expect(filesContaining(dir, MARKER)).toEqual([]);
+    for (const slice of slices) {
+      expect(filesContaining(dir, slice.toString('latin1'), 'latin1')).toEqual([]);
+    }
+    expect(
+      await json<{ sessions: unknown[] }>(['sessions', 'list', '--data-dir', dir]),
+    ).toMatchObject({ sessions: [] });
+    expect(await json(['verify', '--data-dir', dir])).toMatchObject({ ok: true });
+
+    // The daemon goes on: a new session starts, takes events and ends.
+    const started = await fetch(`${daemon.url}/v1/sessions`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ userId: 'ada' }),
+    });
+    expect(started.status).toBe(201);
+    const { session } = (await started.json()) as { session: string };
+    const ended = await fetch(`${daemon.url}/v1/sessions/${session}/end`, {
+      method: 'POST',
+      headers,
+      body: '{}',
+    });
+    expect(ended.status).toBe(200);
+    const listed = await json<{ sessions: { sessionId: string }[] }>([
+      'sessions',
+      'list',
+      '--data-dir',
+      dir,
+    ]);
+    expect(listed.sessions.map((s) => s.sessionId)).toEqual([session]);
+  }, 180_000);
+
   it('refuses the writes its API does not offer with exit 4, naming the daemon and why', async () => {
     const dir = fixtureDataDir('dlocked');
     await daemonOn(dir);
-    for (const argv of [
-      ['purge', '--all', '--yes'],
-      ['restore', join(dir, 'state.db'), '--yes'],
-    ]) {
+    for (const argv of [['restore', join(dir, 'state.db'), '--yes']]) {
       const run = await cli([...argv, '--data-dir', dir, '--json']);
       expect(run.code, argv.join(' ')).toBe(4);
       const body = JSON.parse(run.stdout) as { error: { message: string; hint: string } };

@@ -60,7 +60,10 @@ export const purgeCommand: CommandDefinition = {
     const command = runtime
       .common(program.command('purge'))
       .argument('[session]', 'session id (or --all)')
-      .option('--all', 'every session, user and event: an empty store')
+      .option(
+        '--all',
+        'every session, user and event: an empty store (with the daemon running: every session)',
+      )
       .option('-y, --yes', 'do not ask for confirmation')
       .description(
         'delete a session (or everything) for good, from the database, its WAL and its free pages',
@@ -74,9 +77,11 @@ its user's progress is recomputed from what remains. Deleted pages are zeroed (s
 WAL is emptied (checkpoint TRUNCATE) and the file rebuilt (VACUUM), so nothing of it
 stays on disk; backups that wfstate wrote inside the data directory (${BACKUPS_DIR}/) hold
 the old data too and are deleted. Backups elsewhere are yours to delete.
-Asks for confirmation on a terminal; scripts pass --yes. While the daemon runs, a session
-is purged through its API (a running session is refused: end it first); --all needs the
-daemon stopped. Otherwise wfstate takes the writer lock.
+Asks for confirmation on a terminal; scripts pass --yes. While the daemon runs, the purge
+goes through its API and the daemon stays up: a running session is refused (end it
+first); --all removes every session (events, rows, snapshots, rollups, archived segments)
+and keeps the user and system streams the daemon's writer holds open (stop the daemon
+for an empty store). Otherwise wfstate takes the writer lock and --all empties the store.
 `,
       );
     runtime.bind<PurgeOptions>(command, async (env, options, [arg]) => {
@@ -96,16 +101,16 @@ daemon stopped. Otherwise wfstate takes the writer lock.
           await open.close();
         }
       }
+      // Checked before anything is removed: the archive's part must not go without the rest.
+      const daemon = runningDaemon(env);
       await requireConfirmation(
         env,
         options.yes,
         sessionId === undefined
-          ? `delete EVERY session, user and event in ${database} for good`
+          ? `delete EVERY session${daemon === undefined ? ', user and event' : ''} in ${database} for good`
           : `delete session ${sessionId} for good`,
         sessionId ?? 'purge all',
       );
-      // Checked before anything is removed: the archive's part must not go without the rest.
-      const daemon = runningDaemon(env);
       const lock = writerLockState(database);
       if (daemon === undefined && lock.present && lock.alive !== false) {
         const holder = daemonHoldingLock(database);
@@ -114,24 +119,19 @@ daemon stopped. Otherwise wfstate takes the writer lock.
           hint: 'this command writes: stop that process, or run the command again when it is done',
         });
       }
-      if (daemon !== undefined && stream === undefined) {
-        throw daemonHoldsLock(
-          daemon.pid,
-          undefined,
-          'purge --all deletes every stream, and the daemon’s writer keeps the streams it appends to (users, system) open in memory',
-        );
-      }
       let report: PurgeReport;
       let archived: PurgeArchivedReport;
       let rebuilt = { sessions: 0, users: 0 };
-      if (daemon !== undefined && stream !== undefined) {
+      if (daemon !== undefined) {
+        let _all: boolean;
         ({
+          all: _all,
           archive: archived,
           rebuilt,
           ...report
         } = await daemon.request<
-          PurgeReport & { archive: PurgeArchivedReport; rebuilt: typeof rebuilt }
-        >('POST', '/v1/admin/purge', { stream }));
+          PurgeReport & { all: boolean; archive: PurgeArchivedReport; rebuilt: typeof rebuilt }
+        >('POST', '/v1/admin/purge', stream === undefined ? { all: true } : { stream }));
       } else {
         ({ report, archived } = purgeWithWriter(database, stream));
       }
@@ -155,9 +155,16 @@ daemon stopped. Otherwise wfstate takes the writer lock.
         }
       }
       const via = daemon === undefined ? 'writer' : 'daemon';
-      const json = { ...report, archive: archived, rebuilt, backupsRemoved, via };
+      const json = {
+        all: stream === undefined,
+        ...report,
+        archive: archived,
+        rebuilt,
+        backupsRemoved,
+        via,
+      };
       const text = [
-        `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}${daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`}`,
+        `purged ${stream === undefined ? (daemon === undefined ? 'everything' : 'every session') : `session ${sessionId}`} from ${database}${daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`}`,
         table(
           ['removed', 'rows'],
           Object.entries(report.rows).map(([k, v]) => [k, formatCount(v)]),
