@@ -71,6 +71,7 @@ const SnapshotSchema = {
     rawBytes: { type: 'integer' },
     checksum: { type: 'integer' },
     eventsSinceLast: { type: 'integer' },
+    markerStream: { type: 'string' },
     markerPosition: { type: 'integer' },
   },
 } as const;

@@ -10,7 +10,7 @@ import {
   type EventStore,
   type Projection,
 } from '@wirthforge/eventstore';
-import { createSnapshotStore } from '@wirthforge/snapshots';
+import { createSnapshotStore, snapshotMarkerStream } from '@wirthforge/snapshots';
 import { openSqliteStorage } from '@wirthforge/storage-sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EXIT_CODES } from '../src/run-daemon-cli.js';
@@ -119,7 +119,7 @@ describe('wfstated snapshots', () => {
       const [newest] = await snapshots.repository.list(stream);
       expect(newest).toMatchObject({ kind: 'full', streamVersion: version });
       const markers = await store
-        .readStream('system')
+        .readStream(snapshotMarkerStream(stream))
         .toArray()
         .then((records) =>
           records

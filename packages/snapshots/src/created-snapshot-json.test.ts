@@ -16,6 +16,7 @@ describe('createdSnapshotJson', () => {
       rawBytes: 990,
       checksum: 0xdeadbeef,
       eventsSinceLast: 200,
+      markerStream: 'snapshots:session-20250817T194800Z_001',
       markerPosition: 4322n,
       durationMs: 3.5,
     });
@@ -31,6 +32,7 @@ describe('createdSnapshotJson', () => {
       rawBytes: 990,
       checksum: 0xdeadbeef,
       eventsSinceLast: 200,
+      markerStream: 'snapshots:session-20250817T194800Z_001',
       markerPosition: 4322,
     });
     expect(JSON.parse(JSON.stringify(json))).toEqual(json);

@@ -17,6 +17,7 @@ export interface CreatedSnapshotJson {
   readonly rawBytes: number;
   readonly checksum: number;
   readonly eventsSinceLast: number;
+  readonly markerStream: string;
   readonly markerPosition: number;
 }
 
@@ -42,6 +43,7 @@ export function createdSnapshotJson(snapshot: CreatedSnapshot): CreatedSnapshotJ
     rawBytes: snapshot.rawBytes,
     checksum: snapshot.checksum,
     eventsSinceLast: snapshot.eventsSinceLast,
+    markerStream: snapshot.markerStream,
     markerPosition: Number(snapshot.markerPosition),
   };
 }

@@ -19,6 +19,7 @@ export { applyDelta, diffState, type StructuralDelta } from './structural-delta.
 export { SnapshotIndex } from './snapshot-index.js';
 export {
   createSnapshotStore,
+  snapshotMarkerStream,
   type CreatedSnapshot,
   type LoadedState,
   type PointInTime,

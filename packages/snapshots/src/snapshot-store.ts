@@ -1,4 +1,4 @@
-import { SYSTEM_STREAM, parseIsoMicros, toIsoMicros, type EventOfType } from '@wirthforge/events';
+import { parseIsoMicros, toIsoMicros, type EventOfType } from '@wirthforge/events';
 import {
   energyProjection,
   sessionIdOfStream,
@@ -53,13 +53,37 @@ export interface SnapshotStoreOptions {
   /** See {@link SnapshotUpcasters}. */
   readonly upcasters?: SnapshotUpcasters;
   /**
-   * Stream that receives the `state.snapshot_created` events. Default `system`: the
-   * marker commits with the snapshot row, and a stream of its own keeps it out of the
-   * session's versions, which a recorder writing meanwhile expects exactly.
+   * Stream that receives the `state.snapshot_created` events. Default: the session's
+   * own marker stream, {@link snapshotMarkerStream} (`snapshots:session-<id>`). The
+   * marker commits with the snapshot row; a stream apart from the session's keeps it out
+   * of the session's versions, which a recorder writing meanwhile expects exactly, and a
+   * stream per session goes with the session when it is purged (the storage purges the
+   * streams named `…:<stream>` with `<stream>`), so no marker keeps a purged session's
+   * id. Stores before this default wrote every marker to `system`; a purge redacts the
+   * session id in those.
    */
   readonly markerStream?: string;
   /** Microseconds since the epoch. Default: the system clock. */
   readonly clock?: () => number;
+}
+
+/** Prefix of the per-session marker streams: `snapshots:<session stream>`. */
+const MARKER_STREAM_PREFIX = 'snapshots:';
+
+/**
+ * The stream that receives the `state.snapshot_created` events of a session stream's
+ * snapshots by default: `snapshots:<stream>`. Its kind is `system`; a purge of `<stream>`
+ * removes it too (the storage purges every stream named `…:<stream>` with `<stream>`).
+ *
+ * @example
+ * ```ts
+ * snapshotMarkerStream('session-20250817T194800Z_001'); // 'snapshots:session-20250817T194800Z_001'
+ * ```
+ */
+export function snapshotMarkerStream(stream: string): string {
+  if (sessionIdOfStream(stream) === undefined)
+    throw invalidArgument('stream', `"${String(stream)}" is not a session stream`);
+  return MARKER_STREAM_PREFIX + stream;
 }
 
 /** Which check a snapshot failed. */
@@ -97,7 +121,8 @@ export interface CreatedSnapshot {
   readonly checksum: number;
   /** Events folded since the stream's previous snapshot of this store (or since the start). */
   readonly eventsSinceLast: number;
-  /** Position of its `state.snapshot_created` event. */
+  /** Stream and position of its `state.snapshot_created` event. */
+  readonly markerStream: string;
   readonly markerPosition: bigint;
   /** Milliseconds from the start of the fold to the commit of the snapshot. */
   readonly durationMs: number;
@@ -273,7 +298,8 @@ class SnapshotStoreImpl implements SnapshotStore {
   readonly #keepFull: number;
   readonly #keepOnePer: bigint;
   readonly #upcasters: SnapshotUpcasters;
-  readonly #markerStream: string;
+  /** A fixed marker stream (option), or undefined for each session's own. */
+  readonly #markerStream: string | undefined;
   readonly #clock: () => number;
   /** Per stream: the last full snapshot written or loaded here (base of deltas). */
   readonly #bases = new Map<
@@ -303,7 +329,13 @@ class SnapshotStoreImpl implements SnapshotStore {
         ? 0n
         : BigInt(positiveInteger('options.keepOnePer', options.keepOnePer, 50_000));
     this.#upcasters = options.upcasters ?? {};
-    this.#markerStream = options.markerStream ?? SYSTEM_STREAM;
+    if (
+      options.markerStream !== undefined &&
+      (typeof options.markerStream !== 'string' || options.markerStream.length === 0)
+    ) {
+      throw invalidArgument('options.markerStream', 'expected a non-empty stream name');
+    }
+    this.#markerStream = options.markerStream;
     this.#clock = options.clock ?? systemClock;
   }
 
@@ -718,6 +750,7 @@ class SnapshotStoreImpl implements SnapshotStore {
     const sessionId = sessionIdOfStream(stream);
     if (sessionId === undefined)
       throw invalidArgument('stream', `"${stream}" is not a session stream`);
+    const markerStream = this.#markerStream ?? snapshotMarkerStream(stream);
     // Go on from the state of the last snapshot written here, else load.
     let work = this.#last.get(stream);
     let base = this.#bases.get(stream);
@@ -775,7 +808,7 @@ class SnapshotStoreImpl implements SnapshotStore {
       },
     };
     const result = await this.store.commitBatch(
-      [this.store.prepareAppend(this.#markerStream, [marker])],
+      [this.store.prepareAppend(markerStream, [marker])],
       {
         writes: [
           {
@@ -819,6 +852,7 @@ class SnapshotStoreImpl implements SnapshotStore {
       rawBytes: encoded.rawBytes,
       checksum: encoded.checksum,
       eventsSinceLast,
+      markerStream,
       markerPosition: result.appends[0]!.positions[0]!,
       durationMs: performance.now() - started,
     };

@@ -3,10 +3,9 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SYSTEM_STREAM } from '@wirthforge/events';
 import { openSqliteReadOnlyStorage } from '@wirthforge/storage-sqlite';
 import { describe, expect, it } from 'vitest';
-import { createSnapshotStore, recoverSessions } from '../src/index.js';
+import { createSnapshotStore, recoverSessions, snapshotMarkerStream } from '../src/index.js';
 import { CRASH_CHILD } from './crash-child.js';
 import { openStore, replayHash, tempDir } from './fixtures.js';
 
@@ -140,14 +139,17 @@ async function finalCheck(path: string, report: LaneReport): Promise<void> {
       report.recovered += 1;
     }
     const markers = new Set<number>();
-    for await (const record of store.readStream(SYSTEM_STREAM)) {
-      if (record.event.type === 'state.snapshot_created') {
-        markers.add(
-          (record.event as unknown as { data: { snapshot_id: number } }).data.snapshot_id,
-        );
+    const byStream = await snapshots.repository.all();
+    for (const stream of byStream.keys()) {
+      for await (const record of store.readStream(snapshotMarkerStream(stream))) {
+        if (record.event.type === 'state.snapshot_created') {
+          markers.add(
+            (record.event as unknown as { data: { snapshot_id: number } }).data.snapshot_id,
+          );
+        }
       }
     }
-    for (const infos of (await snapshots.repository.all()).values()) {
+    for (const infos of byStream.values()) {
       for (const info of infos) {
         if (!markers.has(info.id)) throw new Error(`snapshot ${info.id} has no marker`);
       }

@@ -16,6 +16,7 @@ import {
   encodeSnapshot,
   isSnapshotError,
   recoverSessions,
+  snapshotMarkerStream,
   startSnapshotScheduler,
   type CreatedSnapshot,
   type SnapshotBody,
@@ -81,7 +82,21 @@ describe('snapshots over SQLite', () => {
     const third = await snapshots.create(b.stream);
     expect(third.kind).toBe('full');
 
-    const markers = await store.readStream(SYSTEM_STREAM).toArray();
+    // The markers go to the session's own marker stream, none to `system`.
+    expect(first.markerStream).toBe(snapshotMarkerStream(b.stream));
+    expect(first.markerStream).toBe(`snapshots:${b.stream}`);
+    expect(await store.readStream(SYSTEM_STREAM).toArray()).toEqual([]);
+    const markers = await store.readStream(first.markerStream).toArray();
+    expect(markers.map((m) => m.position)).toEqual([
+      first.markerPosition,
+      second.markerPosition,
+      third.markerPosition,
+    ]);
+    expect(markers.map((m) => (m.event as { session_id: string }).session_id)).toEqual([
+      b.sessionId,
+      b.sessionId,
+      b.sessionId,
+    ]);
     expect(markers.map((m) => [m.event.type, dataOf(m.event).snapshot_id])).toEqual([
       ['state.snapshot_created', first.id],
       ['state.snapshot_created', second.id],

@@ -11,7 +11,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-import { StorageError } from '@wirthforge/storage';
+import { decodeSegment, encodeSegment, segmentRow } from '@wirthforge/segments';
+import { StorageError, eventChecksum, type StoredEventRecord } from '@wirthforge/storage';
 
 import { toSqliteStorageError } from './errors.js';
 import { acquireLockFile } from './lock-file.js';
@@ -59,6 +60,12 @@ export interface PurgeReport {
     readonly audit: number;
     /** Stream-scoped `metadata` rows (keys ending in `:<stream>`, see {@link streamMetadataKeySuffix}). */
     readonly metadata: number;
+    /**
+     * `state.snapshot_created` events of the `system` stream (written there by stores
+     * before the per-session marker streams) whose session id was replaced by
+     * {@link REDACTED_SESSION_ID}: hot rows and events inside sealed segments.
+     */
+    readonly redactedMarkers: number;
   };
   /** Positions removed, as ranges. */
   readonly positions: readonly PositionRange[];
@@ -142,6 +149,157 @@ export function streamMetadataKeySuffix(stream: string): string {
 }
 
 const USER_PREFIX = 'user-';
+const SESSION_PREFIX = 'session-';
+const SYSTEM_STREAM = 'system';
+const MARKER_TYPE = 'state.snapshot_created';
+
+/**
+ * The session id a `state.snapshot_created` event of the `system` stream carries once
+ * the session it named is purged (a valid id of the same length: the event keeps its
+ * position, version, timestamp, checksum layout and data, and still decodes).
+ */
+export const REDACTED_SESSION_ID = '19700101T000000Z_000';
+
+/**
+ * The companion streams of `streams`: those named `<anything>:<stream>` (e.g. a
+ * session's snapshot markers, `snapshots:session-<id>`), which belong to the stream and
+ * are purged with it. Returns their rows, without the named streams themselves.
+ */
+function companionStreams(
+  c: SqliteConnection,
+  streams: readonly string[],
+  exclude: ReadonlySet<string>,
+): { id: number; name: string }[] {
+  const select = c.prepare(
+    'select id, name from streams where length(name) > length(?) and substr(name, -length(?)) = ?',
+  );
+  const out = new Map<number, { id: number; name: string }>();
+  for (const stream of new Set(streams)) {
+    const suffix = streamMetadataKeySuffix(stream);
+    for (const row of select.all(suffix, suffix, suffix) as { id: number; name: string }[]) {
+      if (!exclude.has(row.name)) out.set(row.id, row);
+    }
+  }
+  return [...out.values()];
+}
+
+/** `payload` with every occurrence of one of `ids` replaced by {@link REDACTED_SESSION_ID}; undefined when none occurs. */
+function redactPayload(payload: Uint8Array, ids: readonly Buffer[]): Uint8Array | undefined {
+  const source = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  let out: Buffer | undefined;
+  for (const id of ids) {
+    let at = (out ?? source).indexOf(id);
+    while (at >= 0) {
+      out ??= Buffer.from(source);
+      out.write(REDACTED_SESSION_ID, at, 'latin1');
+      at = out.indexOf(id, at + id.byteLength);
+    }
+  }
+  return out === undefined ? undefined : new Uint8Array(out);
+}
+
+/**
+ * Replaces the session ids `sessionIds` in the `state.snapshot_created` events of the
+ * `system` stream by {@link REDACTED_SESSION_ID}: the markers of stores from before the
+ * per-session marker streams. Removing them would leave gaps in the stream's versions;
+ * redacted, each keeps its position, version, type, timestamp and data (snapshot id,
+ * sizes), and its row checksum, or its segment, is written anew. A session id is 20
+ * ASCII characters and replaced by as many, so the MessagePack payload stays valid.
+ * Returns how many events were redacted.
+ */
+function redactSystemMarkers(c: SqliteConnection, sessionIds: readonly string[]): number {
+  if (sessionIds.length === 0) return 0;
+  const streamId = c.prepare('select id from streams where name = ?').pluck().get(SYSTEM_STREAM) as
+    number | undefined;
+  const typeId = c.prepare('select id from event_types where name = ?').pluck().get(MARKER_TYPE) as
+    number | undefined;
+  if (streamId === undefined || typeId === undefined) return 0;
+  const ids = [...new Set(sessionIds)]
+    .filter((id) => id.length === REDACTED_SESSION_ID.length && id !== REDACTED_SESSION_ID)
+    .map((id) => Buffer.from(id, 'latin1'));
+  if (ids.length === 0) return 0;
+  let redacted = 0;
+
+  // Hot rows.
+  const hot = c
+    .prepare(
+      'select position, version, schema_version, timestamp_us, frame_id, event_id, payload from events where stream_id = ? and type_id = ?',
+    )
+    .all(streamId, typeId) as {
+    position: number;
+    version: number;
+    schema_version: number;
+    timestamp_us: number;
+    frame_id: number | null;
+    event_id: string | null;
+    payload: Uint8Array;
+  }[];
+  const updateRow = c.prepare('update events set payload = ?, checksum = ? where position = ?');
+  for (const row of hot) {
+    const payload = redactPayload(row.payload, ids);
+    if (payload === undefined) continue;
+    const checksum = eventChecksum({
+      position: row.position,
+      stream: SYSTEM_STREAM,
+      version: row.version,
+      type: MARKER_TYPE,
+      schemaVersion: row.schema_version,
+      timestampUs: row.timestamp_us,
+      frameId: row.frame_id,
+      eventId: row.event_id,
+      payload,
+    });
+    updateRow.run(payload, checksum, row.position);
+    redacted += 1;
+  }
+
+  // Sealed segments: each is decoded, and written anew (same id, ranges and count; a new
+  // checksum, which also tells every segment cache that the row changed).
+  const segments = c
+    .prepare('select id, data from segments where stream_id = ? order by id')
+    .all(streamId) as { id: number; data: Uint8Array }[];
+  const updateSegment = c.prepare(
+    'update segments set first_position = ?, last_position = ?, first_version = ?, last_version = ?, ' +
+      'first_us = ?, last_us = ?, event_count = ?, codec_version = ?, checksum = ?, data = ? where id = ?',
+  );
+  for (const segment of segments) {
+    let events: StoredEventRecord[];
+    try {
+      events = decodeSegment(segment.data).events;
+    } catch (error) {
+      throw new StorageError(
+        'corrupt',
+        `purge: segment ${segment.id} of stream ${SYSTEM_STREAM} cannot be read to redact the purged sessions' snapshot markers: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    let changed = 0;
+    const rewritten = events.map((event) => {
+      if (event.type !== MARKER_TYPE) return event;
+      const payload = redactPayload(event.payload, ids);
+      if (payload === undefined) return event;
+      changed += 1;
+      return { ...event, payload };
+    });
+    if (changed === 0) continue;
+    const row = segmentRow(encodeSegment(rewritten).slice(), streamId);
+    updateSegment.run(
+      row.first_position,
+      row.last_position,
+      row.first_version,
+      row.last_version,
+      row.first_us,
+      row.last_us,
+      row.event_count,
+      row.codec_version,
+      row.checksum,
+      row.data,
+      segment.id,
+    );
+    redacted += changed;
+  }
+  return redacted;
+}
 
 /** Deletes the stream-scoped metadata rows of `streams`; returns how many. */
 function deleteStreamMetadata(c: SqliteConnection, streams: readonly string[]): number {
@@ -160,6 +318,10 @@ function deleteStreamMetadata(c: SqliteConnection, streams: readonly string[]): 
  * sealed ids, rollups, the progress rows of their users, the stream-scoped `metadata`
  * rows of the streams and of those users' streams (keys ending in `:<stream>`: the
  * projection checkpoints, which would otherwise still count what was deleted); the
+ * streams' companion streams (named `…:<stream>`: a session's snapshot markers,
+ * `snapshots:session-<id>`); the purged sessions' ids in the `state.snapshot_created`
+ * events older stores wrote to the `system` stream, replaced by
+ * {@link REDACTED_SESSION_ID} (the events stay, so the stream keeps its versions); the
  * positions recorded as purged and an audit line. It does not rebuild the file: see
  * {@link purgeSqliteFile}, which also takes the writer lock. A writer that holds the
  * lock (the daemon) runs it on a connection of its own beside its writer, for streams
@@ -189,6 +351,12 @@ export function deleteStreams(
             )
             .all(...target.streams)
     ) as { id: number; name: string }[];
+    // The named streams' companions (`…:<stream>`, e.g. `snapshots:<stream>`) go with them.
+    if (target.all !== true) {
+      streamRows.push(
+        ...companionStreams(c, target.streams, new Set(streamRows.map((r) => r.name))),
+      );
+    }
     if (target.all !== true && streamRows.length === 0) {
       throw new StorageError(
         'invalid_argument',
@@ -206,7 +374,15 @@ export function deleteStreams(
     ) as { session_id: string; user_id: string }[];
     const sessionIds = new Set(sessionRows.map((r) => r.session_id));
     for (const r of streamRows) {
-      if (r.name.startsWith('session-')) sessionIds.add(r.name.slice('session-'.length));
+      if (r.name.startsWith(SESSION_PREFIX)) sessionIds.add(r.name.slice(SESSION_PREFIX.length));
+    }
+    // A session whose stream is gone from the live file (archived) may still be named
+    // by the markers of the `system` stream.
+    const markerSessions = new Set(sessionIds);
+    if (target.all !== true) {
+      for (const name of target.streams) {
+        if (name.startsWith(SESSION_PREFIX)) markerSessions.add(name.slice(SESSION_PREFIX.length));
+      }
     }
     const users = [...new Set(sessionRows.map((r) => r.user_id))].sort();
 
@@ -275,6 +451,7 @@ export function deleteStreams(
         ...streamRows.map((r) => r.name),
         ...users.map((u) => USER_PREFIX + u),
       ]),
+      redactedMarkers: all ? 0 : redactSystemMarkers(c, [...markerSessions]),
     };
 
     const head = Math.max(

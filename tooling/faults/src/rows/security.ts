@@ -12,6 +12,7 @@ import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { openArchive } from '@wirthforge/archive';
+import { SYSTEM_STREAM, encodeEvent } from '@wirthforge/events';
 import {
   openConnection,
   openSqliteReadOnlyStorage,
@@ -273,35 +274,71 @@ async function sealEverything(path: string): Promise<void> {
 }
 
 /**
- * Whether the needles found in the database at `path` are all in its documented
- * residues: the `purge` lines of its audit table, and the `state.snapshot_created`
- * events of the `system` stream whose envelope names the purged session (a known gap,
- * finding 6): a copy without those (secure_delete, VACUUM) holds none of them. Also
- * counts the system-stream markers that still name `secret`.
+ * Whether the needles found in the database at `path` are all in its one documented
+ * residue, the `purge` lines of its audit table: a copy without those (secure_delete,
+ * VACUUM) must hold none of them.
  */
-function onlyInKnownResidue(
+function onlyInAuditLine(
   path: string,
   copy: string,
   secret: string,
   needles: readonly string[],
-): { only: boolean; markers: number } {
+): boolean {
   copyFileSync(path, copy);
   const c = openConnection(copy, {});
-  let markers: number;
   try {
     c.pragma('secure_delete = ON');
     c.prepare("delete from audit where action = 'purge'").run();
-    const markerRows =
-      "select e.position from events e join streams s on s.id = e.stream_id join event_types t on t.id = e.type_id where s.name = 'system' and t.name = 'state.snapshot_created' and instr(e.payload, cast(? as blob)) > 0";
-    markers =
-      (c.prepare(`select count(*) from (${markerRows})`).pluck().get(secret) as number) ?? 0;
-    c.prepare(`delete from events where position in (${markerRows})`).run(secret);
     c.exec('VACUUM');
   } finally {
     c.close();
   }
   const bytes = readFileSync(copy);
-  return { only: [secret, ...needles].every((n) => !bytes.includes(n)), markers };
+  return [secret, ...needles].every((n) => !bytes.includes(n));
+}
+
+/**
+ * Appends `state.snapshot_created` events naming `sessions` to the `system` stream, as
+ * stores before the per-session marker streams wrote them (a database of an older
+ * version): a purge must leave none of them naming its session.
+ */
+async function appendLegacyMarkers(path: string, sessions: readonly string[]): Promise<void> {
+  const storage = await openSqliteStorage({ path, seal: false });
+  try {
+    await storage.appendBatch([
+      {
+        stream: SYSTEM_STREAM,
+        expectedVersion: 'any',
+        events: sessions.map((session, i) =>
+          encodeEvent(
+            {
+              session_id: session,
+              timestamp: new Date().toISOString(),
+              type: 'state.snapshot_created',
+              data: { snapshot_id: 900_000 + i, snapshot_type: 'periodic', state_size_bytes: 64 },
+            },
+            { includeSessionId: true },
+          ),
+        ),
+      },
+    ]);
+  } finally {
+    await storage.close();
+  }
+}
+
+/** The events of the `system` stream (hot or sealed, read through the storage) whose bytes hold `needle`. */
+async function systemEventsHolding(path: string, needle: string): Promise<number> {
+  const storage = await openSqliteReadOnlyStorage({ path });
+  const bytes = Buffer.from(needle);
+  let n = 0;
+  try {
+    for await (const r of storage.readStream(SYSTEM_STREAM))
+      if (Buffer.from(r.payload).includes(bytes)) n += 1;
+  } finally {
+    await storage.close();
+  }
+  return n;
 }
 
 /** Where in the database at `path` a needle is held: `table.column (rows)`. */
@@ -362,18 +399,39 @@ async function purgeAndScan(
     );
   const othersBefore = await eventsByStream(db);
   othersBefore.delete(`session-${secret}`);
+  // The session's snapshot markers, in its own stream (they go with it).
+  const markerStream = `snapshots:session-${secret}`;
+  const ownMarkers = (othersBefore.get(markerStream) ?? []).length;
+  othersBefore.delete(markerStream);
+  const legacyBefore = await systemEventsHolding(db, secret);
   const purge = wfstate(['purge', secret, '--yes', '--json', '--data-dir', data]);
   result.runs += 1;
   if (purge.status !== 0)
     result.problems.push(
       `wfstate purge (${label}): exit ${purge.status} ${purge.stderr.slice(0, 300)}`,
     );
+  let redacted = -1;
+  try {
+    redacted = (JSON.parse(purge.stdout) as { rows: { redactedMarkers: number } }).rows
+      .redactedMarkers;
+  } catch {
+    result.problems.push(
+      `wfstate purge (${label}) --json: not JSON: ${purge.stdout.slice(0, 200)}`,
+    );
+  }
+  if (redacted !== legacyBefore)
+    result.problems.push(
+      `purge (${label}): ${legacyBefore} system-stream markers named the session, the purge redacted ${redacted}`,
+    );
+  const legacyAfter = await systemEventsHolding(db, secret);
+  if (legacyAfter > 0)
+    result.problems.push(
+      `purge (${label}): ${legacyAfter} events of the system stream still name the session`,
+    );
   const after = scan(data, [secret, ...needles]);
   // The purge's own audit line names the stream it removed (ids and counts, no content:
-  // storage-sqlite's README), and the system stream's snapshot markers name the session
-  // in their envelope (finding 6, open). A copy without those must hold nothing.
-  const residue = onlyInKnownResidue(db, join(scratch, 'audit-check.db'), secret, needles);
-  const auditOnly = residue.only;
+  // storage-sqlite's README). A copy without it must hold nothing.
+  const auditOnly = onlyInAuditLine(db, join(scratch, 'audit-check.db'), secret, needles);
   for (const [needle, files] of after)
     for (const file of files)
       if (!(file === db && needle === secret && auditOnly))
@@ -390,9 +448,11 @@ async function purgeAndScan(
   }
   if (othersAfter.has(`session-${secret}`))
     result.problems.push(`purge (${label}): the purged session is still readable`);
+  if (othersAfter.has(markerStream))
+    result.problems.push(`purge (${label}): the session's marker stream is still readable`);
   const files = filesUnder(data);
   result.notes.push(
-    `purge (${label}): before, the session id was in ${(before.get(secret) ?? []).length} files, its token text in ${(before.get(needles[0] ?? '') ?? []).length}; after \`wfstate purge\`, of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) none holds the token text or the marker (in the session's user id, events and rows), the id ${auditOnly ? `only in the purge's own audit line and ${residue.markers} state.snapshot_created events of the system stream (known gap, finding 6; a copy without them holds it nowhere)` : 'ELSEWHERE TOO'}; the other streams' ${[...othersBefore.values()].reduce((n, l) => n + l.length, 0)} events intact`,
+    `purge (${label}): before, the session id was in ${(before.get(secret) ?? []).length} files, its token text in ${(before.get(needles[0] ?? '') ?? []).length}, its snapshot markers in its own stream (${ownMarkers}) and ${legacyBefore} in the system stream (as older stores wrote them); after \`wfstate purge\`, of ${files.length} files (${files.map((f) => f.slice(data.length + 1)).join(', ')}) none holds the token text or the marker (in the session's user id, events and rows), the id ${auditOnly ? "only in the purge's own audit line (a copy without it holds it nowhere)" : 'ELSEWHERE TOO'}; the marker stream gone, ${redacted} system-stream markers redacted, ${legacyAfter} left naming it; the other streams' ${[...othersBefore.values()].reduce((n, l) => n + l.length, 0)} events intact`,
   );
 }
 
@@ -714,6 +774,9 @@ export const securityRow: FaultRow = {
         result.problems.push(
           `prompt text found on disk in ${(before.get(promptText) ?? []).join(', ')}`,
         );
+      // Markers as older stores wrote them (in `system`): the first purge meets them hot,
+      // the second (after everything is sealed) inside a segment.
+      await appendLegacyMarkers(db, [secret, archivedSecret, secret]);
       await purgeAndScan('not archived', data, tmp.dir, secret, [tokenText, mark], result);
 
       // Archive partitions (the simulated session's tail sealed first: only sealed sessions move), then the modes of everything.
