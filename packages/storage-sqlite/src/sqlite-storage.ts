@@ -444,8 +444,9 @@ export class SqliteStorage implements EventStorage {
 
 /**
  * Opens (creating if needed) the SQLite event store at `options.path`: checks the SQLite
- * version, takes the lock file, migrates the schema (refusing a newer one), starts the
- * writer thread with verified pragmas, and opens the read connections.
+ * version, starts the writer thread loading its code, takes the lock file, checks the WAL
+ * and the head marker, migrates the schema (refusing a newer one), opens the read
+ * connections, then lets the writer open the file and waits for its verified pragmas.
  *
  * @throws StorageError `version` (SQLite too old, or schema newer than this code),
  * `locked` (another live process owns the database), `corrupt` (not a database),
@@ -463,12 +464,14 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
   const sqliteVersion = sqliteLibraryVersion();
   assertSupportedSqliteVersion(sqliteVersion);
   const { path } = resolved;
-  const lock = acquireLockFile(path);
+  let lock: LockFile | undefined;
   let start: WriterStart | undefined;
   let startedWriter: ReturnType<WriterStart['open']> | undefined;
   const connections: SqliteConnection[] = [];
   try {
-    // The writer thread loads its modules while this thread migrates and opens the readers.
+    // The writer thread loads its modules (most of the time an open takes) while this
+    // thread takes the lock, checks the WAL, migrates and opens the readers: it touches
+    // the file only once told to open, after all of that, so it starts first.
     start = SqliteWriterClient.spawn({
       path,
       pragmas: {
@@ -482,6 +485,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
       maxGroupEvents: resolved.maxGroupEvents,
       seal: resolved.seal as SealOptions | false,
     });
+    lock = acquireLockFile(path);
     // After an unclean stop: what SQLite is about to discard, found before it opens the
     // file, the damaged WAL copied aside.
     const marker = readHeadMarker(path);
@@ -556,7 +560,7 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     const started = await startedWriter?.catch(() => undefined);
     if (started !== undefined) await started.client.close().catch(() => undefined);
     else await start?.abort().catch(() => undefined);
-    lock.release();
+    lock?.release();
     throw toSqliteStorageError(error, `cannot open ${path}`);
   }
 }
