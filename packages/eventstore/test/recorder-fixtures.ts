@@ -118,7 +118,11 @@ export function typeOf(event: WirthforgeEvent | UnknownEvent): string {
   return isUnknownEvent(event) ? event.event.type : event.type;
 }
 
-/** Lets every pending task and timer of zero delay run. */
-export function nextTask(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+/**
+ * Lets every pending task and timer of zero delay run: the microtasks first (a frame's
+ * end queues its commit task from one), then one turn of `setImmediate`.
+ */
+export async function nextTask(): Promise<void> {
+  await Promise.resolve();
+  await new Promise((resolve) => setImmediate(resolve));
 }

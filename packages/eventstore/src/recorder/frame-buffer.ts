@@ -58,7 +58,8 @@ export class FrameBuffer {
     if (i === 0) this.firstRecordMs = performance.now();
     if (i < this.events.length) {
       this.events[i] = event;
-      this.waiters[i] = waiter;
+      // `clear()` left it undefined: a plain `record()` does not touch the array.
+      if (waiter !== undefined) this.waiters[i] = waiter;
     } else {
       if (i === this.capacity) this.overflows++;
       this.events.push(event);

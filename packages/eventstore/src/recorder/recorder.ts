@@ -371,6 +371,9 @@ const DEFAULTS = {
 /** Stream names the route cache remembers before it starts over. */
 const MAX_STREAM_INFOS = 1024;
 
+/** Settled once: the commit task is a reaction to it. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 const WITH_SESSION_ID: EncodeOptions = Object.freeze({ includeSessionId: true });
 const WITHOUT_SESSION_ID: EncodeOptions = Object.freeze({ includeSessionId: false });
 
@@ -712,10 +715,16 @@ class RecorderImpl implements Recorder {
     if (typeof type !== 'string') {
       return this.#reject(event, waiter, 'not_an_event', undefined, undefined, [], undefined);
     }
-    const critical =
-      waiter !== undefined || (this.#types.get(type)?.critical ?? isCriticalEventType(type));
     const buffer = this.#buffer;
-    if (!critical) {
+    // Whether the event is critical matters only to the filters and a full frame: the
+    // common frame (no filter, room left) does not look its type up.
+    if (
+      waiter === undefined &&
+      (this.#dropTypes !== undefined ||
+        this.#filter !== undefined ||
+        buffer.length >= this.#maxFrameEvents) &&
+      !(this.#types.get(type)?.critical ?? isCriticalEventType(type))
+    ) {
       if (this.#dropTypes?.has(type) === true) return this.#drop(event);
       if (this.#filter !== undefined) {
         let keep: boolean;
@@ -1241,13 +1250,24 @@ class RecorderImpl implements Recorder {
     }
     // Encoding a frame and the store's work for its commit (decoding for its
     // projections, handing the batch to the writer) run in a task of their own, after
-    // the producer's frame, not inside it.
+    // the producer's frame, not inside it. Even queueing that task waits for the
+    // frame's end: `setImmediate` is called from a promise reaction, once the code
+    // that ended the frame has returned, because after the frame loop's sleep its
+    // timer bookkeeping is cold and costs several times what a reaction does.
     this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      this.#pump();
-    });
+    void RESOLVED.then(this.#queuePump);
   }
+
+  /** Queues the commit task (made once: no closure per frame). */
+  readonly #queuePump = (): void => {
+    setImmediate(this.#pumpTask);
+  };
+
+  /** The commit task. */
+  readonly #pumpTask = (): void => {
+    this.#pumpScheduled = false;
+    this.#pump();
+  };
 
   /**
    * Whether another commit may be sent: fewer than {@link COMMITS_IN_FLIGHT} are on
