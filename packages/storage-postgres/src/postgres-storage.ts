@@ -76,7 +76,26 @@ export interface PostgresStorage extends EventStorage {
   readonly schema: string;
   /** What opening did to the schema (migrations applied). */
   readonly migration: MigrationReport;
+  /**
+   * Deletes `streams` for good: their events, snapshots, segments (with their sealed ids),
+   * session rows and stream rows, in one transaction under the append lock. Names that
+   * do not exist are skipped (a repeated purge deletes nothing). The head never moves
+   * back: the highest position removed is kept (`metadata` key `purged_head`) and counts
+   * in the head, so no position is ever handed out twice.
+   */
+  purgeStreams(streams: readonly string[]): Promise<PostgresPurgeReport>;
 }
+
+/** What {@link PostgresStorage.purgeStreams} removed. */
+export interface PostgresPurgeReport {
+  /** The streams that existed and are gone. */
+  readonly streams: readonly string[];
+  /** Events deleted. */
+  readonly events: number;
+}
+
+/** `metadata` key of the highest position a purge removed (the head never goes below it). */
+export const PURGED_HEAD_KEY = 'purged_head';
 
 const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** First key of the append lock: 'WFST'. The second is the CRC-32 of the schema name. */
@@ -91,7 +110,8 @@ const MAX_GROUP = 64;
  * Lists come back as JSON arrays so that one row holds everything.
  */
 const APPEND_STATE_QUERY = `select
-  greatest((select max(position) from events), (select max(last_position) from segments), 0)::int8 as head,
+  greatest((select max(position) from events), (select max(last_position) from segments),
+    (select value::int8 from metadata where key = '${PURGED_HEAD_KEY}'), 0)::int8 as head,
   coalesce((select max(id) from streams), 0) as max_stream,
   coalesce((select max(id) from event_types), 0) as max_type,
   coalesce((select json_agg(json_build_array(name, id, version)) from streams
@@ -382,7 +402,12 @@ class PostgresEventStorage implements PostgresStorage {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      while (this.queue.length > 0) await this.runGroup(this.queue.splice(0, MAX_GROUP));
+      while (this.queue.length > 0) {
+        // One turn of the event loop first: the callers whose appends just resolved queue
+        // their next batches in it, and those join this group instead of waiting a commit.
+        if (this.queue.length < MAX_GROUP) await new Promise((resolve) => setImmediate(resolve));
+        await this.runGroup(this.queue.splice(0, MAX_GROUP));
+      }
     } finally {
       this.draining = false;
     }
@@ -503,8 +528,11 @@ class PostgresEventStorage implements PostgresStorage {
       }
       for (const write of item.writes) for (const name of rowWriteStreams(write)) names.add(name);
     }
+    // Unnamed on purpose: planned for the arrays it is given. A named statement keeps the
+    // generic plan made when the tables were empty (a sequential scan of `events` for the
+    // ids), which then grows with the table until an ANALYZE: 31 ms at 24,000 events and
+    // 220 ms at 96,000, against 1.5–2.3 ms planned each time (planning included).
     const result = await client.query<AppendStateRow>({
-      name: 'wf_append_state',
       text: APPEND_STATE_QUERY,
       values: [[...names], [...types], [...ids]],
     });
@@ -575,11 +603,13 @@ class PostgresEventStorage implements PostgresStorage {
     const row = await sql<{
       hot: number | null;
       sealed: number | null;
-    }>`select (select max(position) from events) as hot, (select max(last_position) from segments) as sealed`.execute(
+      purged: number | null;
+    }>`select (select max(position) from events) as hot, (select max(last_position) from segments) as sealed,
+      (select value::int8 from metadata where key = ${PURGED_HEAD_KEY}) as purged`.execute(
       executor,
     );
     const first = row.rows[0];
-    return Math.max(first?.hot ?? 0, first?.sealed ?? 0);
+    return Math.max(first?.hot ?? 0, first?.sealed ?? 0, first?.purged ?? 0);
   }
 
   async *readAllPages(options?: ReadAllOptions): AsyncGenerator<readonly StoredEventRecord[]> {
@@ -714,6 +744,55 @@ class PostgresEventStorage implements PostgresStorage {
       if (this.closing !== undefined && !(error instanceof StorageError)) throw this.closedError();
       throw toPostgresStorageError(error, context);
     }
+  }
+
+  purgeStreams(streams: readonly string[]): Promise<PostgresPurgeReport> {
+    if (this.closing !== undefined) return Promise.reject(this.closedError());
+    try {
+      if (!Array.isArray(streams)) {
+        throw invalidArgument('streams', 'expected an array of stream names');
+      }
+      streams.forEach((name, i) => validateStreamName(name, `streams[${i}]`));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    if (streams.length === 0) return Promise.resolve({ streams: [], events: 0 });
+    return this.track(this.guard(this.purge([...new Set(streams)]), 'purgeStreams'));
+  }
+
+  private async purge(names: readonly string[]): Promise<PostgresPurgeReport> {
+    return this.db.transaction().execute(async (trx) => {
+      // Under the append lock: no append reads the head while the rows go.
+      await sql`select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`.execute(
+        trx,
+      );
+      const found = await trx
+        .selectFrom('streams')
+        .select(['id', 'name'])
+        .where('name', 'in', names)
+        .orderBy('id')
+        .execute();
+      if (found.length === 0) return { streams: [], events: 0 };
+      const ids = found.map((r) => r.id);
+      const head = await this.readHead(trx);
+      const segments = trx.selectFrom('segments').select('id').where('stream_id', 'in', ids);
+      await trx.deleteFrom('sealed_event_ids').where('segment_id', 'in', segments).execute();
+      await trx.deleteFrom('snapshots').where('stream_id', 'in', ids).execute();
+      await trx.deleteFrom('segments').where('stream_id', 'in', ids).execute();
+      await trx.deleteFrom('sessions').where('stream_id', 'in', ids).execute();
+      const deleted = await trx
+        .deleteFrom('events')
+        .where('stream_id', 'in', ids)
+        .executeTakeFirst();
+      await trx.deleteFrom('streams').where('id', 'in', ids).execute();
+      // The head stays where it was, even when the purged events were the last ones.
+      await trx
+        .insertInto('metadata')
+        .values({ key: PURGED_HEAD_KEY, value: String(head) })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value: String(head) }))
+        .execute();
+      return { streams: found.map((r) => r.name), events: Number(deleted.numDeletedRows) };
+    });
   }
 
   close(): Promise<void> {
