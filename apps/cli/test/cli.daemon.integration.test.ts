@@ -209,7 +209,11 @@ describe('wfstate with a running daemon', () => {
     expect(other.status).toBe(200);
     expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
 
-    expect(await json(['vacuum', '--data-dir', dir])).toMatchObject({ via: 'daemon' });
+    const vacuumed = await json<Record<string, unknown>>(['vacuum', '--data-dir', dir]);
+    expect(Object.keys(vacuumed).sort()).toEqual(
+      ['bytesAfter', 'bytesBefore', 'freePagesBefore', 'path', 'via', 'walBytesAfter'].sort(),
+    );
+    expect(vacuumed).toMatchObject({ via: 'daemon', path: join(dir, 'state.db') });
 
     // repair: a corrupt snapshot is dropped by the daemon, after the backup.
     const { created } = await json<{ created: { id: number }[] }>([
@@ -270,6 +274,21 @@ describe('wfstate with a running daemon', () => {
       sessionId: PUBLIC_SESSION,
     });
 
+    const shape = [
+      'all',
+      'archive',
+      'backupsRemoved',
+      'bytesAfter',
+      'bytesBefore',
+      'positions',
+      'rebuilt',
+      'rows',
+      'sessions',
+      'streams',
+      'users',
+      'via',
+      'walBytesAfter',
+    ];
     interface Purged {
       all: boolean;
       via: string;
@@ -281,6 +300,7 @@ describe('wfstate with a running daemon', () => {
       walBytesAfter: number;
     }
     const purged = await json<Purged>(['purge', '--all', '--yes', '--data-dir', dir]);
+    expect(Object.keys(purged).sort()).toEqual(shape);
     expect(purged).toMatchObject({
       all: true,
       via: 'daemon',
