@@ -460,7 +460,7 @@ function dbOf(storage: EventStorage): StorageDb | undefined {
 }
 
 /** Commits sent to storage and not yet acknowledged, at most. */
-const MAX_COMMITS_IN_FLIGHT = 4;
+const MAX_COMMITS_IN_FLIGHT = 8;
 
 /** A commit sent to storage. */
 interface InFlight {

@@ -557,7 +557,7 @@ describe('commit pipeline', () => {
     ];
   }
 
-  it('sends at most 4 commits ahead, and acknowledges them in call order', async () => {
+  it('sends at most 8 commits ahead, and acknowledges them in call order', async () => {
     const { store, storage, hold, release, sent } = heldStore();
     const session = await store.startSession({ userId: 'ada', mode: 'offline', version: '1.0.0' });
     const b = new SessionEvents(session.id, T0 + 1_000_000);
@@ -572,9 +572,9 @@ describe('commit pipeline', () => {
           return result;
         }),
     );
-    await until(() => sent() - before === 4);
+    await until(() => sent() - before === 8);
     for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-    expect(sent() - before).toBe(4);
+    expect(sent() - before).toBe(8);
     expect(order).toEqual([]);
     release();
     const results = await Promise.all(commits);

@@ -322,7 +322,7 @@ describe('failures', () => {
     await expect(recorder.flush()).resolves.toBeUndefined(); // a failure is reported once
   });
 
-  it('keeps at most four commits in flight, and resends in order the ones behind a failed one', async () => {
+  it('keeps at most eight commits in flight, and resends in order the ones behind a failed one', async () => {
     const { recorder, controlled, failures, store } = setup();
     const events = new SessionEvents();
     recorder.record(events.start());
@@ -332,28 +332,30 @@ describe('failures', () => {
     controlled.hold();
     const ioError = new StorageError('io', 'disk I/O error');
     controlled.failNext(ioError);
-    for (let f = 1; f <= 6; f++) {
+    for (let f = 1; f <= 10; f++) {
       recorder.record(events.update(f, f));
       recorder.endFrame();
     }
     for (let i = 0; i < 5; i++) await nextTask();
-    expect(controlled.waiting).toBe(4);
+    expect(controlled.waiting).toBe(8);
     controlled.open();
     const flushed: unknown = await recorder.flush().catch((e: unknown) => e);
 
-    // Only the frame that failed is lost; the three sent behind it on its predicted
+    // Only the frame that failed is lost; the seven sent behind it on its predicted
     // version were refused for that reason alone and sent again, after it, in order.
     expect(isStateError(flushed, 'commit_failed')).toBe(true);
     expect(failures).toEqual([
       { kind: 'commit', error: ioError, commit: 2, events: 1, streams: [STREAM] },
     ]);
-    expect(recorder.stats()).toMatchObject({ failed: 1, failedCommits: 1, committed: 6 });
+    expect(recorder.stats()).toMatchObject({ failed: 1, failedCommits: 1, committed: 10 });
     expectBalanced(recorder.stats());
     const stored = await store.readStream(STREAM).toArray();
     expect(
       stored.map((r) => (r.event as EventOfType<'energy.update'>).data.energy ?? 'start'),
-    ).toEqual(['start', 2, 3, 4, 5, 6]);
-    expect(stored.map((r) => r.version)).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+    ).toEqual(['start', 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(stored.map((r) => r.version)).toEqual(
+      Array.from({ length: 10 }, (_, i) => BigInt(i + 1)),
+    );
   });
 
   it('re-reads the version after a conflict with another writer', async () => {

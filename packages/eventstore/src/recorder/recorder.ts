@@ -358,9 +358,11 @@ export interface Recorder {
 
 /**
  * Commits on their way to the store at once. More than one lets the writer commit them
- * as a group (one fsync) while the next frame is encoded; the store keeps up to four.
+ * as a group (one fsync) while the next frame is encoded; the store keeps up to eight.
+ * Eight rather than four: a writer that falls behind (a flood, a loaded machine) then
+ * commits up to eight frames per fsync, at less CPU per event.
  */
-const COMMITS_IN_FLIGHT = 4;
+const COMMITS_IN_FLIGHT = 8;
 
 const DEFAULTS = {
   frameRateHz: 60,
