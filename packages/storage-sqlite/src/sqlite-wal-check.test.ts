@@ -99,3 +99,38 @@ describe('scanSqliteWal', () => {
     expect(scanSqliteWal(wal.subarray(0, 20)).frames).toBe(0);
   });
 });
+
+describe('walChecksum', () => {
+  /** The format's definition, word by word (little-endian words). */
+  function reference(data: Uint8Array, offset: number, length: number, s0: number, s1: number) {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let a = s0;
+    let b = s1;
+    for (let i = offset; i < offset + length; i += 8) {
+      a = (a + view.getUint32(i, true) + b) >>> 0;
+      b = (b + view.getUint32(i + 4, true) + a) >>> 0;
+    }
+    return [a, b];
+  }
+
+  it('sums little-endian words the same through aligned and unaligned views', () => {
+    const backing = new Uint8Array(4096 + 3);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < backing.length; i++) {
+      x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + i) >>> 0;
+      backing[i] = x & 0xff;
+    }
+    for (const shift of [0, 1, 2, 3]) {
+      const data = backing.subarray(shift, shift + 4096);
+      for (const [offset, length] of [
+        [0, 24],
+        [32, 8],
+        [56, 1024],
+        [4, 4088],
+      ] as const) {
+        const expected = reference(data, offset, length, 0x12345678, 0xfedcba98);
+        expect(walChecksum(data, offset, length, false, 0x12345678, 0xfedcba98)).toEqual(expected);
+      }
+    }
+  });
+});

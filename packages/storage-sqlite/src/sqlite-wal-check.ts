@@ -75,9 +75,14 @@ function u32le(data: Uint8Array, offset: number): number {
   );
 }
 
+/** Whether this machine stores 32-bit words little-endian (then a typed array reads them so). */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * SQLite's WAL checksum: over 32-bit words taken in pairs, `s0 += x0 + s1; s1 += x1 + s0`,
  * continuing from `[s0, s1]`; the words are big-endian when the magic's low bit is set.
+ * Little-endian words at an aligned offset on a little-endian machine (a WAL written
+ * here) are read through an `Int32Array` view: the same sums, without a call per word.
  */
 export function walChecksum(
   data: Uint8Array,
@@ -87,9 +92,21 @@ export function walChecksum(
   s0 = 0,
   s1 = 0,
 ): [number, number] {
-  const word = bigEndian ? u32be : u32le;
   let a = s0;
   let b = s1;
+  const start = data.byteOffset + offset;
+  if (!bigEndian && HOST_LITTLE_ENDIAN && start % 4 === 0 && length % 8 === 0) {
+    // Signed words and sums: the same bits modulo 2^32, kept in 32-bit integers.
+    const words = new Int32Array(data.buffer, start, length / 4);
+    let x = a | 0;
+    let y = b | 0;
+    for (let i = 0; i < words.length; i += 2) {
+      x = (x + words[i]! + y) | 0;
+      y = (y + words[i + 1]! + x) | 0;
+    }
+    return [x >>> 0, y >>> 0];
+  }
+  const word = bigEndian ? u32be : u32le;
   for (let i = offset; i < offset + length; i += 8) {
     a = (a + word(data, i) + b) >>> 0;
     b = (b + word(data, i + 4) + a) >>> 0;
