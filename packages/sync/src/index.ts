@@ -12,13 +12,21 @@ export {
   scrubSecrets,
 } from './sync-config.js';
 export type { SyncConfig, SyncConfigSources } from './sync-config.js';
-export { claimStreams, hubDevices, openSyncHub, streamOwners } from './sync-hub.js';
+export {
+  claimStreams,
+  hubDevices,
+  hubPurges,
+  openSyncHub,
+  purgeOnHub,
+  streamOwners,
+} from './sync-hub.js';
 export type {
   HubDevice,
   OpenSyncHubOptions,
   SyncDevicesTable,
   SyncHub,
   SyncHubTables,
+  SyncPurgesTable,
   SyncStreamsTable,
 } from './sync-hub.js';
 export {

@@ -31,10 +31,19 @@ import type {
   StoredEventRecord,
   StreamAppend,
 } from '@wirthforge/storage';
+import { deleteSqliteStreams } from '@wirthforge/storage-sqlite';
 import type { Kysely } from 'kysely';
 
 import { SyncError, isSyncError } from './errors.js';
-import { claimStreams, hubDevices, hubError, streamOwners, touchDevice } from './sync-hub.js';
+import {
+  claimStreams,
+  hubDevices,
+  hubError,
+  hubPurges,
+  purgeOnHub,
+  streamOwners,
+  touchDevice,
+} from './sync-hub.js';
 import type { HubDevice, SyncHub } from './sync-hub.js';
 
 /** The local side: the device's event store and a Kysely over the same database. */
@@ -43,6 +52,14 @@ export interface LocalStore {
   readonly store: EventStore;
   /** Reads of the local metadata (the storage's `db`). */
   readonly db: Kysely<Database>;
+  /**
+   * Deletes streams from the local store for good, when a purge made on another device
+   * reaches this one (a pull). Default: the rows of the SQLite file the store's storage
+   * has open (`deleteSqliteStreams`, beside its writer); an app whose store also archives
+   * segments passes one that removes the archived ones too (as `wfstate purge` does).
+   * The user rows are rebuilt afterwards either way.
+   */
+  readonly purgeStreams?: (streams: readonly string[]) => Promise<void>;
 }
 
 /** Why a stream stopped syncing. */
@@ -105,6 +122,12 @@ export interface SyncReport {
   readonly streams: readonly string[];
   /** Conflicts found in this run. */
   readonly conflicts: readonly SyncConflict[];
+  /**
+   * Purged session streams: push, the purges of this device sent to the hub (first
+   * recorded there by this run); pull, the streams deleted here because another device
+   * purged them.
+   */
+  readonly purged: readonly string[];
   /** The checkpoint after the run. */
   readonly checkpoint: bigint;
   readonly pages: number;
@@ -193,6 +216,59 @@ async function runningSessionStreams(local: LocalStore): Promise<Set<string>> {
     .where('status', '=', 'active')
     .execute();
   return new Set(rows.map((r) => `${SESSION_PREFIX}${r.session_id}`));
+}
+
+/**
+ * The session streams purged on this device (`wfstate purge`, or the daemon's): the
+ * targets of the `purge` lines of its audit table. A purge of everything (`--all`) resets
+ * the device only and is not among them.
+ */
+async function locallyPurgedStreams(local: LocalStore): Promise<string[]> {
+  const rows = await local.db
+    .selectFrom('audit')
+    .select('target')
+    .where('action', '=', 'purge')
+    .execute();
+  const streams = new Set<string>();
+  for (const { target } of rows) {
+    if (target === null || target === 'all') continue;
+    for (const name of target.split(',')) {
+      if (name.startsWith(SESSION_PREFIX)) streams.add(name);
+    }
+  }
+  return [...streams];
+}
+
+/** Which of `streams` the local store holds (read from its tables, not a cache). */
+async function localStreams(local: LocalStore, streams: readonly string[]): Promise<string[]> {
+  if (streams.length === 0) return [];
+  const rows = await local.db
+    .selectFrom('streams')
+    .select('name')
+    .where('name', 'in', [...streams])
+    .execute();
+  return rows.map((r) => r.name).sort();
+}
+
+/** Deletes `streams` here for good (see {@link LocalStore.purgeStreams}), then rebuilds the user rows. */
+async function purgeLocally(local: LocalStore, streams: readonly string[]): Promise<void> {
+  try {
+    if (local.purgeStreams !== undefined) await local.purgeStreams(streams);
+    else {
+      const path = (local.store.storage as { readonly path?: unknown }).path;
+      if (typeof path !== 'string') {
+        throw new SyncError(
+          'local_failed',
+          `cannot delete the purged streams ${streams.join(', ')}: the local storage is not a SQLite file; pass LocalStore.purgeStreams`,
+        );
+      }
+      await deleteSqliteStreams(path, { streams }, { actor: 'wfstate sync' });
+    }
+    // The progress rows of the streams' users went with them: rebuilt from what remains.
+    await local.store.rebuildProjections();
+  } catch (error) {
+    throw localError(error, `cannot delete the purged streams ${streams.join(', ')}`);
+  }
 }
 
 /** `metadata.set` row writes. */
@@ -345,6 +421,24 @@ export async function push(
     throw hubError(error, 'cannot register this device', hub);
   }
 
+  // Purges first: this device's go to the hub (only streams the hub knows: the name of a
+  // session that never left the device is not sent), and no purged stream is pushed again.
+  let purged: readonly string[];
+  let hubPurged: Map<string, string>;
+  try {
+    const gone = await locallyPurgedStreams(local);
+    // Only the hub's streams: this device's own, or copies it pulled from their owner (a
+    // purged local session that merely had the name of another device's is not sent).
+    const theirs = [...(await streamOwners(hub, gone))]
+      .filter(([stream, owner]) => owner === deviceId || foreign.get(stream) === owner)
+      .map(([stream]) => stream);
+    purged = (await purgeOnHub(hub, deviceId, theirs, clock())).recorded;
+    hubPurged = await hubPurges(hub);
+  } catch (error) {
+    if (isSyncError(error)) throw error;
+    throw hubError(error, 'cannot send the purges of this device', hub);
+  }
+
   const running = await runningSessionStreams(local);
   // The checkpoint stops before the first event of a running session (pushed when it
   // ends); reading goes on past it, and what is re-read next time is on the hub already.
@@ -363,8 +457,9 @@ export async function push(
     const last = records.at(-1)!.position;
     const byStream = groupByStream(records);
     for (const [stream, list] of [...byStream]) {
-      if (blocked.has(stream) || foreign.has(stream)) byStream.delete(stream);
-      else if (running.has(stream)) {
+      if (blocked.has(stream) || foreign.has(stream) || hubPurged.has(stream)) {
+        byStream.delete(stream);
+      } else if (running.has(stream)) {
         byStream.delete(stream);
         heldEvents += list.length;
         if (held === undefined || list[0]!.position < held) held = list[0]!.position;
@@ -467,6 +562,7 @@ export async function push(
     repeated,
     streams: [...touched],
     conflicts: found,
+    purged,
     checkpoint,
     pages,
     held: heldEvents,
@@ -507,13 +603,25 @@ export async function pull(
   let pages = 0;
   let target: bigint;
   let owners: Map<string, string>;
+  let hubPurged: Map<string, string>;
   try {
     await touchDevice(hub, deviceId, name, 'seen', clock());
+    // Read before the head: a purge recorded later is applied by the next pull.
+    hubPurged = await hubPurges(hub);
     target = await hub.storage.headPosition();
     owners = await streamOwners(hub);
   } catch (error) {
     throw hubError(error, 'cannot read the hub', hub);
   }
+  // The streams other devices purged go from here too (this device's own included), and
+  // their events are never pulled again. Only the hub's stream itself: this device's
+  // copy of it, or its own pushed stream; a local session that merely has the name (a
+  // conflict, never synchronised) stays.
+  const purged = (await localStreams(local, [...hubPurged.keys()])).filter((stream) => {
+    const owner = owners.get(stream);
+    return owner !== undefined && (owner === deviceId || foreign.get(stream) === owner);
+  });
+  if (purged.length > 0) await purgeLocally(local, purged);
 
   while (checkpoint < target) {
     let records: StoredEventRecord[];
@@ -547,6 +655,7 @@ export async function pull(
       for (const [stream, list] of [...byStream]) {
         const owner = owners.get(stream);
         if (owner === undefined || owner === deviceId || blocked.has(stream)) continue;
+        if (hubPurged.has(stream)) continue;
         let version = localVersions.get(stream);
         if (version === undefined) {
           version = await local.store.streamVersion(stream);
@@ -636,6 +745,7 @@ export async function pull(
     repeated,
     streams: [...touched],
     conflicts: found,
+    purged,
     checkpoint,
     pages,
     held: 0,

@@ -29,11 +29,24 @@ export interface SyncStreamsTable {
   claimed_us: number;
 }
 
+/**
+ * `sync_purges`: the session streams a device purged, one row each. The hub deleted their
+ * events; every device that pulls deletes its copy and never takes the stream again, and
+ * no device pushes it again. The row (a stream name, no content) stays for good.
+ */
+export interface SyncPurgesTable {
+  stream: string;
+  /** The device whose purge it was. */
+  device_id: string;
+  purged_us: number;
+}
+
 /** The hub's own tables, beside the store's. */
 // A type alias (not an interface): Kysely's `withTables` needs an index-compatible record.
 export type SyncHubTables = {
   sync_devices: SyncDevicesTable;
   sync_streams: SyncStreamsTable;
+  sync_purges: SyncPurgesTable;
 };
 
 /** A device as the hub knows it. */
@@ -104,6 +117,13 @@ async function createTables(db: Kysely<Database & SyncHubTables>): Promise<void>
     .addColumn('stream', 'text', (c) => c.primaryKey())
     .addColumn('device_id', 'text', (c) => c.notNull())
     .addColumn('claimed_us', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('sync_purges')
+    .ifNotExists()
+    .addColumn('stream', 'text', (c) => c.primaryKey())
+    .addColumn('device_id', 'text', (c) => c.notNull())
+    .addColumn('purged_us', 'bigint', (c) => c.notNull())
     .execute();
 }
 
@@ -257,4 +277,32 @@ export async function hubDevices(hub: SyncHub): Promise<HubDevice[]> {
     lastPullAt: micros(r.last_pull_us),
     streams: Number(r.streams),
   }));
+}
+
+/** The streams purged through the hub, each with the device whose purge it was. */
+export async function hubPurges(hub: SyncHub): Promise<Map<string, string>> {
+  const rows = await hub.db.selectFrom('sync_purges').select(['stream', 'device_id']).execute();
+  return new Map(rows.map((r) => [r.stream, r.device_id]));
+}
+
+/**
+ * Records the purge of `streams` by `deviceId` (a stream purged before keeps its first
+ * record), then deletes their events from the hub's store. Both steps are idempotent: a
+ * purge sent again after a kill between them finishes the deletion.
+ */
+export async function purgeOnHub(
+  hub: SyncHub,
+  deviceId: string,
+  streams: readonly string[],
+  nowUs: number,
+): Promise<{ readonly recorded: readonly string[]; readonly events: number }> {
+  if (streams.length === 0) return { recorded: [], events: 0 };
+  const inserted = await hub.db
+    .insertInto('sync_purges')
+    .values(streams.map((stream) => ({ stream, device_id: deviceId, purged_us: nowUs })))
+    .onConflict((oc) => oc.column('stream').doNothing())
+    .returning('stream')
+    .execute();
+  const removed = await hub.storage.purgeStreams(streams);
+  return { recorded: inserted.map((r) => r.stream), events: removed.events };
 }

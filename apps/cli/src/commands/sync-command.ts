@@ -8,6 +8,8 @@ import {
   syncStatus,
 } from '@wirthforge/sync';
 import type { SyncConfig, SyncConflict, SyncHub, SyncReport } from '@wirthforge/sync';
+import { purgeArchived } from '@wirthforge/archive';
+import { deleteSqliteStreams } from '@wirthforge/storage-sqlite';
 import type { Command } from 'commander';
 
 import type { CommandDefinition } from '../command-definition.js';
@@ -118,6 +120,13 @@ function reportOutcome(report: SyncReport): { json: unknown; text: string; exitC
     `${formatCount(report.events)} event(s) of ${formatCount(report.streams.length)} session(s) ${verb} ${report.hub}` +
       (report.repeated > 0 ? ` (${formatCount(report.repeated)} already there)` : ''),
   ];
+  if (report.purged.length > 0) {
+    lines.push(
+      report.direction === 'push'
+        ? `purge(s) of this device sent to the hub: ${report.purged.join(', ')}`
+        : `purged on another device, deleted here: ${report.purged.join(', ')}`,
+    );
+  }
   if (report.conflicts.length > 0) {
     lines.push(
       `${report.conflicts.length} conflict(s), not overwritten:`,
@@ -152,7 +161,17 @@ function runCommand(
     const pageSize = pageSizeOf(options);
     const open = await openWritable(env);
     try {
-      const local = { store: open.store, db: open.storage.db };
+      const database = open.storage.path;
+      const local = {
+        store: open.store,
+        db: open.storage.db,
+        // A session purged on another device goes as `wfstate purge` removes it here: its
+        // archived segments first, then its rows (beside this command's writer).
+        purgeStreams: async (streams: readonly string[]) => {
+          purgeArchived({ databasePath: database }, { streams });
+          await deleteSqliteStreams(database, { streams }, { actor: 'wfstate sync pull' });
+        },
+      };
       const progress = env.progress(direction === 'push' ? 'pushing' : 'pulling', 1);
       const report = await withHub(config, (hub) =>
         (direction === 'push' ? push : pull)(local, hub, {
