@@ -89,6 +89,29 @@ describe('SqliteSealer', () => {
     ]);
   });
 
+  it('counts the hot backlog over every stream and, asked for the largest, seals a small stream', () => {
+    const now = 0;
+    const writer = new SqliteWriter(connection);
+    const sealer = new SqliteSealer(connection, { minEvents: 10, maxAgeMs: 1000 }, () => now);
+    append(writer, sealer, [
+      { stream: 'session-1', expectedVersion: 'any', events: [ev(0), ev(1), ev(2)] },
+      { stream: 'session-2', expectedVersion: 'any', events: [ev(3), ev(4), ev(5), ev(6)] },
+    ]);
+    expect(sealer.hotEvents()).toBe(7);
+    // Neither stream has a full segment nor aged events: nothing is due...
+    expect(sealer.hasWork(now)).toBe(false);
+    expect(sealer.sealNext(now)).toBeUndefined();
+    // ...unless the backlog must shrink: then the stream with most unsealed events goes.
+    expect(sealer.hasWork(now, true)).toBe(true);
+    expect(sealer.sealNext(now, true)).toMatchObject({ stream: 'session-2', events: 4 });
+    expect(sealer.hotEvents()).toBe(3);
+    expect(sealer.sealNext(now, true)).toMatchObject({ stream: 'session-1', events: 3 });
+    expect(sealer.hotEvents()).toBe(0);
+    expect(sealer.sealNext(now, true)).toBeUndefined();
+    expect(count('events')).toBe(0);
+    expect(count('segments')).toBe(2);
+  });
+
   it('keeps each event exactly once whatever interleaving of appends and seals', () => {
     fc.assert(
       fc.property(

@@ -278,9 +278,15 @@ export class SqliteSealer {
     this.hot.set(id, { name: stream, from, to: version, sinceMs: this.clock() });
   }
 
-  private candidate(nowMs: number): SealTask | undefined {
+  /**
+   * The next range to seal: a full segment of one stream, else the oldest events of a
+   * stream that aged past `maxAgeMs`, else (with `largest`) the unsealed events of the
+   * stream that has most of them, at most `minEvents`.
+   */
+  private candidate(nowMs: number, largest = false): SealTask | undefined {
     const { minEvents, maxAgeMs } = this.options;
     let aged: SealTask | undefined;
+    let most: [number, HotRange] | undefined;
     for (const [id, range] of this.hot) {
       if (this.unsealable.has(id)) continue;
       const count = range.to - range.from + 1;
@@ -295,8 +301,22 @@ export class SqliteSealer {
       if (aged === undefined && count > 0 && nowMs - range.sinceMs >= maxAgeMs) {
         aged = { streamId: id, stream: range.name, first: range.from, last: range.to };
       }
+      if (count > 0 && (most === undefined || count > most[1].to - most[1].from + 1)) {
+        most = [id, range];
+      }
     }
-    return aged;
+    if (aged !== undefined || !largest || most === undefined) return aged;
+    const [id, range] = most;
+    return { streamId: id, stream: range.name, first: range.from, last: range.to };
+  }
+
+  /** Unsealed events of every stream that can be sealed (the hot table's backlog). */
+  hotEvents(): number {
+    let total = 0;
+    for (const [id, range] of this.hot) {
+      if (!this.unsealable.has(id)) total += range.to - range.from + 1;
+    }
+    return total;
   }
 
   /** Whether some stream has at least `segments` × `minEvents` unsealed events. */
@@ -308,19 +328,24 @@ export class SqliteSealer {
     return false;
   }
 
-  /** Whether a seal step is due now (and no task is taken). */
-  hasWork(nowMs: number = this.clock()): boolean {
-    return this.pending === undefined && this.candidate(nowMs) !== undefined;
+  /**
+   * Whether a seal step is due now (and no task is taken). With `largest`, any stream
+   * with unsealed events makes one due (see {@link takeTask}).
+   */
+  hasWork(nowMs: number = this.clock(), largest = false): boolean {
+    return this.pending === undefined && this.candidate(nowMs, largest) !== undefined;
   }
 
   /**
    * The range to seal next, if one is due and no other task is out: at most `minEvents`
-   * of the oldest unsealed events of one stream. The task stays taken until
+   * of the oldest unsealed events of one stream. With `largest`, when no stream has a
+   * full segment or aged events, the stream with most unsealed events (a backlog spread
+   * over many small streams must still shrink). The task stays taken until
    * {@link committed} or {@link giveBack}.
    */
-  takeTask(nowMs: number = this.clock()): SealTask | undefined {
+  takeTask(nowMs: number = this.clock(), largest = false): SealTask | undefined {
     if (this.pending !== undefined) return undefined;
-    const task = this.candidate(nowMs);
+    const task = this.candidate(nowMs, largest);
     this.pending = task;
     return task;
   }
@@ -421,12 +446,13 @@ export class SqliteSealer {
 
   /**
    * Seals one segment if one is due, in one transaction of its own: the oldest unsealed
-   * events of one stream, at most `minEvents` of them. Returns what it sealed, or
+   * events of one stream, at most `minEvents` of them (`largest`: see {@link takeTask}).
+   * Returns what it sealed, or
    * undefined. Throws a `StorageError` when the transaction fails (nothing of it is
    * applied, and the stream is left hot from now on).
    */
-  sealNext(nowMs: number = this.clock()): SealStepResult | undefined {
-    const task = this.takeTask(nowMs);
+  sealNext(nowMs: number = this.clock(), largest = false): SealStepResult | undefined {
+    const task = this.takeTask(nowMs, largest);
     if (task === undefined) return undefined;
     const c = this.connection;
     try {

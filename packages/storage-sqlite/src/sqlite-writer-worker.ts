@@ -25,6 +25,7 @@ import type { SealWorkerData, SealWorkerResponse } from './sqlite-seal-protocol.
 import { SqliteSealer } from './sqlite-sealer.js';
 import type { PreparedSeal, SealTask } from './sqlite-sealer.js';
 import { SqliteWriter } from './sqlite-writer.js';
+import { AppendRate } from './append-rate.js';
 import { FIELDS_PER_EVENT } from './sqlite-writer-protocol.js';
 import type {
   AppendRequest,
@@ -46,8 +47,24 @@ const SEAL_QUIET_MS = 50;
 const MAX_SEAL_WORKER_FAILURES = 3;
 /** Quiet time after the last append (ms) before sealing starts its next segment. */
 const SEAL_IDLE_MS = 4;
-/** Unsealed segments' worth of events in one stream that make sealing start without a quiet gap. */
-const SEAL_BACKLOG = 4;
+/**
+ * Unsealed segments' worth of events (over all streams) past which sealing runs whatever
+ * the load: the bound of the hot table under a sustained load (8 × 3600 = 28,800 events
+ * by default, about 3 MB of hot rows).
+ */
+const SEAL_BACKLOG_SEGMENTS = 8;
+/** Window (ms) over which the writer's append rate is measured. */
+const SEAL_BUSY_WINDOW_MS = 250;
+/**
+ * Events appended within {@link SEAL_BUSY_WINDOW_MS} that make the writer busy (4,000
+ * events/s): while busy, and the backlog is under its bound, sealing neither starts a
+ * segment nor writes a prepared one, so that a saturating load (an import, a backlog
+ * replayed after a stall) keeps the CPU and the write transaction to itself. A 60 Hz
+ * recorder appends tens to hundreds of events per second and never counts as busy.
+ */
+const SEAL_BUSY_EVENTS = 1000;
+/** How soon (ms) a busy writer looks again whether sealing may start. */
+const SEAL_BUSY_RECHECK_MS = 50;
 
 function post(port: MessagePort, message: WriterResponse, transfer: ArrayBuffer[] = []): void {
   port.postMessage(message, transfer);
@@ -114,6 +131,12 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   let startTimer: ReturnType<typeof setTimeout> | undefined;
   let inlineScheduled = false;
   let lastAppend = 0;
+  const appendRate = new AppendRate(SEAL_BUSY_WINDOW_MS);
+  const backlogBound = (sealer?.options.minEvents ?? 0) * SEAL_BACKLOG_SEGMENTS;
+  /** Whether the hot backlog has reached its bound: sealing then runs whatever the load. */
+  const overBound = (): boolean => sealer !== undefined && sealer.hotEvents() >= backlogBound;
+  /** Whether appends are flowing at a saturating rate (see {@link SEAL_BUSY_EVENTS}). */
+  const busy = (): boolean => appendRate.eventsInWindow(Date.now()) >= SEAL_BUSY_EVENTS;
 
   const startSealWorker = (): Worker | undefined => {
     if (sealWorker !== undefined) return sealWorker;
@@ -165,8 +188,9 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   /**
    * Sends the next due task to the sealing thread (one at a time), once appends have
    * been quiet for {@link SEAL_IDLE_MS} (a 60 Hz recorder leaves ~15 ms between frames)
-   * or a stream's backlog has reached {@link SEAL_BACKLOG} segments: a burst of appends
-   * does not share the CPU with sealing until its backlog is that long.
+   * and are not flowing at a saturating rate, or once the hot backlog has reached its
+   * bound ({@link SEAL_BACKLOG_SEGMENTS} segments): a burst of appends does not share
+   * the CPU with sealing until its backlog is that long.
    */
   const scheduleSeal = (): void => {
     if (closed || sealer === undefined) return;
@@ -174,13 +198,18 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       scheduleQuietApply();
       return;
     }
-    if (sealTask !== undefined || startTimer !== undefined || !sealer.hasWork()) return;
+    const forced = overBound();
+    if (sealTask !== undefined || startTimer !== undefined || !sealer.hasWork(Date.now(), forced))
+      return;
     const quietFor = Date.now() - lastAppend;
-    if (quietFor < SEAL_IDLE_MS && !sealer.hasBacklog(SEAL_BACKLOG)) {
-      startTimer = setTimeout(() => {
-        startTimer = undefined;
-        scheduleSeal();
-      }, SEAL_IDLE_MS - quietFor);
+    if (!forced && (quietFor < SEAL_IDLE_MS || busy())) {
+      startTimer = setTimeout(
+        () => {
+          startTimer = undefined;
+          scheduleSeal();
+        },
+        quietFor < SEAL_IDLE_MS ? SEAL_IDLE_MS - quietFor : SEAL_BUSY_RECHECK_MS,
+      );
       return;
     }
     const worker = startSealWorker();
@@ -188,7 +217,7 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       scheduleInlineSeal();
       return;
     }
-    const task = sealer.takeTask();
+    const task = sealer.takeTask(Date.now(), forced);
     if (task === undefined) return;
     sealTask = task;
     worker.postMessage(task);
@@ -232,19 +261,22 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   /**
    * Without a sealing thread (it failed to run {@link MAX_SEAL_WORKER_FAILURES} times),
    * the writer seals on its own thread in idle turns, one step at a time, once appends
-   * have been quiet for {@link SEAL_IDLE_MS} (or the backlog is {@link SEAL_BACKLOG}
-   * segments long).
+   * have been quiet for {@link SEAL_IDLE_MS} and are not flowing at a saturating rate
+   * (or the backlog has reached {@link SEAL_BACKLOG_SEGMENTS} segments).
    */
   const scheduleInlineSeal = (): void => {
-    if (closed || inlineScheduled || sealer === undefined || !sealer.hasWork()) return;
+    if (closed || inlineScheduled || sealer === undefined) return;
+    if (!sealer.hasWork(Date.now(), overBound())) return;
     inlineScheduled = true;
     setTimeout(inlineSeal, Math.max(0, lastAppend + SEAL_IDLE_MS - Date.now()));
   };
   const inlineSeal = (): void => {
     inlineScheduled = false;
     if (closed || sealer === undefined) return;
-    if (Date.now() - lastAppend < SEAL_IDLE_MS && !sealer.hasBacklog(SEAL_BACKLOG)) {
-      scheduleInlineSeal();
+    const forced = overBound();
+    if (!forced && (Date.now() - lastAppend < SEAL_IDLE_MS || busy())) {
+      inlineScheduled = true;
+      setTimeout(inlineSeal, SEAL_BUSY_RECHECK_MS);
       return;
     }
     const waiting = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
@@ -253,7 +285,7 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       return;
     }
     try {
-      if (sealer.sealNext() !== undefined) {
+      if (sealer.sealNext(Date.now(), forced) !== undefined) {
         lastCommit = Date.now();
         walDirty = true;
       }
@@ -324,10 +356,17 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       if (events >= data.maxGroupEvents) break;
       next = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
     }
+    appendRate.note(Date.now(), events);
     // A prepared segment joins the group in a savepoint of its own: no fsync of its own,
-    // and a failure of it rolls back only its savepoint.
+    // and a failure of it rolls back only its savepoint. Under a saturating load it waits
+    // for a quiet turn instead, unless the hot backlog has reached its bound.
     let sealed: PreparedSeal | undefined;
-    if (ready !== undefined && sealer !== undefined && db.inTransaction) {
+    if (
+      ready !== undefined &&
+      sealer !== undefined &&
+      db.inTransaction &&
+      (!busy() || overBound())
+    ) {
       const prepared = ready;
       ready = undefined;
       try {
