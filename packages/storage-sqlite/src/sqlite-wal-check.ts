@@ -13,6 +13,7 @@
  * or deleted.
  */
 import {
+  constants,
   copyFileSync,
   chmodSync,
   existsSync,
@@ -294,7 +295,8 @@ export function quarantineWal(path: string): string | undefined {
   const copy = `${path}-wal.damaged-${stamp()}`;
   try {
     if (statSync(`${path}-wal`).size === 0) return undefined;
-    copyFileSync(`${path}-wal`, copy);
+    // A reflink where the file system has them (a copy of 64 MB in no time), else a copy.
+    copyFileSync(`${path}-wal`, copy, constants.COPYFILE_FICLONE);
     chmodSync(copy, 0o600);
     return copy;
   } catch {
