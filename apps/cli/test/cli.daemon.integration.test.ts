@@ -299,15 +299,35 @@ describe('wfstate with a running daemon', () => {
       rebuilt: { sessions: number };
       walBytesAfter: number;
     }
+    // A running session is not purged: the daemon refuses, naming it, and nothing goes.
+    const recording = await fetch(`${daemon.url}/v1/sessions`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ userId: 'ada' }),
+    });
+    const { session: running } = (await recording.json()) as { session: string };
+    const refused = await cli(['purge', '--all', '--yes', '--data-dir', dir]);
+    expect(refused.code).toBe(7);
+    expect(refused.stderr).toContain(`/v1/sessions/${running}/end`);
+    expect(await json(['sessions', 'show', PRIVATE_SESSION, '--data-dir', dir])).toMatchObject({
+      sessionId: PRIVATE_SESSION,
+    });
+    const stopped = await fetch(`${daemon.url}/v1/sessions/${running}/end`, {
+      method: 'POST',
+      headers,
+      body: '{}',
+    });
+    expect(stopped.status).toBe(200);
+
     const purged = await json<Purged>(['purge', '--all', '--yes', '--data-dir', dir]);
     expect(Object.keys(purged).sort()).toEqual(shape);
     expect(purged).toMatchObject({
       all: true,
       via: 'daemon',
-      rows: { sessions: 2 },
+      rows: { sessions: 3 },
       rebuilt: { sessions: 0 },
     });
-    expect([...purged.sessions].sort()).toEqual([PRIVATE_SESSION, PUBLIC_SESSION].sort());
+    expect([...purged.sessions].sort()).toEqual([PRIVATE_SESSION, PUBLIC_SESSION, running].sort());
     expect(purged.streams).toEqual(
       expect.arrayContaining([`session-${PUBLIC_SESSION}`, `session-${PRIVATE_SESSION}`]),
     );
