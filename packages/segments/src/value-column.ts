@@ -493,14 +493,22 @@ export class ValueColumnReader {
         writeInt(this.ints[this.intIndex++] as number);
         return;
       case FLOAT: {
+        // float 64: its eight bytes as stored (big-endian), unrolled.
         const bytes = output.bytes;
-        let p = output.position;
+        const p = output.position;
         const floats = this.floats;
         const f = this.floatIndex * 8;
         this.floatIndex++;
-        bytes[p++] = 0xcb;
-        for (let i = 0; i < 8; i++) bytes[p++] = floats[f + i] as number;
-        output.position = p;
+        bytes[p] = 0xcb;
+        bytes[p + 1] = floats[f]!;
+        bytes[p + 2] = floats[f + 1]!;
+        bytes[p + 3] = floats[f + 2]!;
+        bytes[p + 4] = floats[f + 3]!;
+        bytes[p + 5] = floats[f + 4]!;
+        bytes[p + 6] = floats[f + 5]!;
+        bytes[p + 7] = floats[f + 6]!;
+        bytes[p + 8] = floats[f + 7]!;
+        output.position = p + 9;
         return;
       }
       case STRING: {
