@@ -24,6 +24,7 @@ describe('snapshots case', () => {
     }
     for (const name of [
       'recovery.ms_1m_events',
+      'recovery.snapshot_ms',
       'replay.ms_1m_events',
       'pitr.ms',
       'pitr.replay_ms',
