@@ -12,6 +12,7 @@
  */
 import {
   StorageError,
+  isConcurrencyError,
   migrateToLatest,
   resolveReadAllOptions,
   resolveReadStreamOptions,
@@ -195,6 +196,24 @@ class CommitFailed extends Error {
   constructor(override readonly cause: unknown) {
     super('commit failed');
   }
+}
+
+/** A group planned without the stored events of its ids needs them after all. */
+class StoredIdsNeeded extends Error {
+  constructor() {
+    super('the group is planned again with the stored events of its ids');
+  }
+}
+
+/**
+ * Whether a group planned without looking its ids up must be planned again with them:
+ * the unique index of event ids refused a row (an id is stored already), or a batch with
+ * ids failed its expected version (see {@link StoredIdsNeeded}).
+ */
+function needsStoredIds(error: unknown): boolean {
+  if (error instanceof StoredIdsNeeded) return true;
+  const { code, constraint } = (error ?? {}) as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'events_event_id';
 }
 
 /** Whether `error` left the connection unusable (it is discarded, not returned to the pool). */
@@ -417,16 +436,18 @@ class PostgresEventStorage implements PostgresStorage {
    * Group commit: the batches that queued while the previous transaction ran are applied
    * under one lock and one COMMIT (one WAL flush). Four round trips whatever the group's
    * size: `begin` and the lock in one message, one query reading what the group needs
-   * (head, the streams' versions, stored events of its ids, types), one statement writing
+   * (head, the streams' versions, types; the stored events of its ids only when
+   * `lookUpIds`, see {@link needsStoredIds}), one statement writing
    * every row of the group (`unnest` of typed arrays, named so the server plans it once per
    * connection), and COMMIT; row writes add one statement each. The batches are planned
    * in memory one after the other, so a batch that fails its expected version or repeats
    * an id with other content is left out alone. If the server refuses a statement, the
    * group is rolled back and its batches are retried one transaction each, so a failing
-   * batch still fails alone. If the COMMIT fails, every batch of the group rejects and
+   * batch still fails alone; one planned without its stored ids that needs them is planned
+   * again with them. If the COMMIT fails, every batch of the group rejects and
    * none is stored.
    */
-  private async runGroup(group: readonly QueuedAppend[]): Promise<void> {
+  private async runGroup(group: readonly QueuedAppend[], lookUpIds = false): Promise<void> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -438,7 +459,7 @@ class PostgresEventStorage implements PostgresStorage {
     let broken: boolean;
     let outcomes: GroupOutcome[];
     try {
-      outcomes = await this.applyGroup(client, group);
+      outcomes = await this.applyGroup(client, group, lookUpIds);
     } catch (error) {
       const atCommit = error instanceof CommitFailed;
       const cause = atCommit ? error.cause : error;
@@ -449,6 +470,11 @@ class PostgresEventStorage implements PostgresStorage {
         });
       }
       client.release(broken);
+      if (!lookUpIds && !atCommit && !broken && needsStoredIds(cause)) {
+        // Some event id is stored already: plan again, this time with the stored events.
+        await this.runGroup(group, true);
+        return;
+      }
       if (group.length > 1 && !atCommit && !broken) {
         for (const item of group) await this.runGroup([item]);
         return;
@@ -468,13 +494,14 @@ class PostgresEventStorage implements PostgresStorage {
   private async applyGroup(
     client: pg.PoolClient,
     group: readonly QueuedAppend[],
+    lookUpIds: boolean,
   ): Promise<GroupOutcome[]> {
     // The lock is taken in a statement before the state is read, so the read's snapshot
     // sees every append committed before.
     await client.query(
       `begin; select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`,
     );
-    const state = await this.readAppendState(client, group);
+    const state = await this.readAppendState(client, group, lookUpIds);
     const rows = new GroupRows();
     const nowUs = Date.now() * 1000;
     const planned = group.map((item): PlannedBatch | { error: unknown } => {
@@ -484,6 +511,20 @@ class PostgresEventStorage implements PostgresStorage {
         return { error };
       }
     });
+    // Planned without the stored events of its ids, a batch that carries ids and fails its
+    // expected version may be a repeat of stored events (which skips the check): the group
+    // is planned again with them.
+    if (
+      !lookUpIds &&
+      planned.some(
+        (plan, i) =>
+          'error' in plan &&
+          isConcurrencyError(plan.error) &&
+          group[i]!.appends.some((a) => a.events.some((e) => e.eventId !== undefined)),
+      )
+    ) {
+      throw new StoredIdsNeeded();
+    }
     if (!rows.empty) await client.query(writeGroupStatement(rows));
     const outcomes: GroupOutcome[] = [];
     for (let i = 0; i < group.length; i++) {
@@ -514,6 +555,7 @@ class PostgresEventStorage implements PostgresStorage {
   private async readAppendState(
     client: pg.PoolClient,
     group: readonly QueuedAppend[],
+    lookUpIds: boolean,
   ): Promise<AppendState> {
     const names = new Set<string>();
     const types = new Set<string>();
@@ -523,7 +565,7 @@ class PostgresEventStorage implements PostgresStorage {
         names.add(append.stream);
         for (const event of append.events) {
           if (!this.typeIds.has(event.type)) types.add(event.type);
-          if (event.eventId !== undefined) ids.add(event.eventId);
+          if (lookUpIds && event.eventId !== undefined) ids.add(event.eventId);
         }
       }
       for (const write of item.writes) for (const name of rowWriteStreams(write)) names.add(name);

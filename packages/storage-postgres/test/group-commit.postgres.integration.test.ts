@@ -127,4 +127,69 @@ describe.runIf(PG_AVAILABLE)('postgres group commit', () => {
       await storage.close();
     }
   });
+  it('plans a group again with the stored events when a batch repeats committed ids', async () => {
+    // A group is first planned without looking its ids up; a repeat of committed events
+    // (or an id stored with other content) sends it round again with them.
+    const schema = freshSchemaName('wf_group');
+    schemas.push(schema);
+    const storage = await openTestStorage(schema);
+    try {
+      await storage.appendBatch([
+        {
+          stream: 'session-r',
+          expectedVersion: 'no_stream',
+          events: [event(1, 'r1'), event(2, 'r2')],
+        },
+      ]);
+      const calls = [
+        storage.appendBatch([
+          { stream: 'session-s', expectedVersion: 'no_stream', events: [event(3)] },
+        ]),
+        // The whole first batch again, with its original expected version.
+        storage.appendBatch([
+          {
+            stream: 'session-r',
+            expectedVersion: 'no_stream',
+            events: [event(1, 'r1'), event(2, 'r2')],
+          },
+        ]),
+        storage.appendBatch([
+          { stream: 'session-r', expectedVersion: 2n, events: [event(4, 'r3')] },
+        ]),
+        storage.appendBatch([
+          { stream: 'session-r', expectedVersion: 3n, events: [{ ...event(5), eventId: 'r2' }] },
+        ]),
+        storage.appendBatch([
+          { stream: 'session-s', expectedVersion: 1n, events: [event(6, 's1')] },
+        ]),
+      ];
+      const settled = await Promise.allSettled(calls);
+      const ok = (i: number): AppendBatchResult => {
+        const outcome = settled[i]!;
+        if (outcome.status === 'rejected') throw outcome.reason;
+        return outcome.value;
+      };
+      expect(ok(0).streams[0]!.positions).toEqual([3n]);
+      expect(ok(1).streams[0]!.positions).toEqual([1n, 2n]);
+      expect(ok(1).streams[0]!.nextExpectedVersion).toBe(2n);
+      expect(ok(2).streams[0]!.positions).toEqual([4n]);
+      const conflict = settled[3]!;
+      expect(conflict.status === 'rejected' && isIdempotencyConflictError(conflict.reason)).toBe(
+        true,
+      );
+      expect(ok(4).streams[0]!.positions).toEqual([5n]);
+      const all = [];
+      for await (const e of storage.readAll())
+        all.push([e.position, e.stream, e.version, e.eventId]);
+      expect(all).toEqual([
+        [1n, 'session-r', 1n, 'r1'],
+        [2n, 'session-r', 2n, 'r2'],
+        [3n, 'session-s', 1n, null],
+        [4n, 'session-r', 3n, 'r3'],
+        [5n, 'session-s', 2n, 's1'],
+      ]);
+    } finally {
+      await storage.close();
+    }
+  });
 });
