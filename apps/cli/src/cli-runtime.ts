@@ -3,6 +3,9 @@
  * directory, confirmation prompts, progress bars (on a terminal only) and the outcome a
  * command hands back to the runner, which prints it as text or as one JSON document.
  */
+import { statSync } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+
 import { resolveDataDirectory } from '@wirthforge/storage-sqlite';
 import type { DataDirectory } from '@wirthforge/storage-sqlite';
 import { SingleBar } from 'cli-progress';
@@ -89,10 +92,23 @@ export class CliRuntime {
   private env(options: CommonOptions): CommandEnv {
     const io = this.io;
     const json = options.json === true;
+    if (options.dataDir !== undefined) checkPathText(options.dataDir, '--data-dir');
+    const dataDir = resolveDataDirectory({ dataDir: options.dataDir, env: io.env, cwd: io.cwd });
+    checkPathLength(dataDir.dir, '--data-dir');
+    const kind = kindOf(dataDir.dir);
+    if (kind !== undefined && kind !== 'directory') {
+      throw new CliError(
+        'invalid_input',
+        `data directory ${dataDir.dir} is a ${kind}, not a directory`,
+        {
+          hint: 'pass --data-dir DIR naming a directory (it is created if missing)',
+        },
+      );
+    }
     return {
       io,
       json,
-      dataDir: resolveDataDirectory({ dataDir: options.dataDir, env: io.env, cwd: io.cwd }),
+      dataDir,
       progress(label: string, total: number): Progress {
         if (io.stderr.isTTY !== true || json || total <= 0) {
           return { update() {}, stop() {} };
@@ -147,4 +163,70 @@ export async function requireConfirmation(
       hint: 'run it on a terminal and type the confirmation, or pass --yes',
     });
   }
+}
+
+/** Longest file name and path Linux takes (`NAME_MAX`, `PATH_MAX`), in bytes. */
+const NAME_MAX = 255;
+const PATH_MAX = 4095;
+
+/** What is at `path`: undefined when nothing is. */
+function kindOf(path: string): 'directory' | 'file' | 'special file' | undefined {
+  try {
+    const stat = statSync(path);
+    return stat.isDirectory() ? 'directory' : stat.isFile() ? 'file' : 'special file';
+  } catch {
+    return undefined;
+  }
+}
+
+/** Throws `invalid_input` naming `what` unless `text` can name a file at all. */
+function checkPathText(text: string, what: string): void {
+  if (text.length === 0) {
+    throw new CliError('invalid_input', `${what}: the file name is empty`, {
+      hint: 'name a file, e.g. ./out.db.gz',
+    });
+  }
+  if (text.includes('\0')) {
+    throw new CliError('invalid_input', `${what}: the file name contains a NUL character`, {
+      hint: 'file names cannot contain NUL',
+    });
+  }
+}
+
+/** Throws `invalid_input` naming `what` when `path` (or a name in it) is longer than the system takes. */
+function checkPathLength(path: string, what: string): void {
+  const tooLong = path.split(sep).find((part) => Buffer.byteLength(part) > NAME_MAX);
+  if (tooLong !== undefined) {
+    throw new CliError(
+      'invalid_input',
+      `${what}: a name in ${path.slice(0, 120)}… is ${Buffer.byteLength(tooLong)} bytes long; the file system takes at most ${NAME_MAX}`,
+      { hint: 'choose a shorter name' },
+    );
+  }
+  if (Buffer.byteLength(path) > PATH_MAX) {
+    throw new CliError(
+      'invalid_input',
+      `${what}: the path is ${Buffer.byteLength(path)} bytes long; the system takes at most ${PATH_MAX}`,
+      { hint: 'choose a shorter path' },
+    );
+  }
+}
+
+/**
+ * The file a command writes, from `text` given as `what` (e.g. `--svg`): resolved
+ * against the working directory and checked before anything is written. Throws
+ * `invalid_input` for an empty name, a NUL, a name or path longer than the system takes,
+ * or a path that is a directory (or another special file) rather than a file.
+ */
+export function outputFilePath(env: CommandEnv, text: string, what: string): string {
+  checkPathText(text, what);
+  const path = resolve(env.io.cwd, text);
+  checkPathLength(path, what);
+  const kind = kindOf(path);
+  if (kind !== undefined && kind !== 'file') {
+    throw new CliError('invalid_input', `${what}: ${path} is a ${kind}, not a file`, {
+      hint: `name a file, e.g. ${join(path, 'out')}`,
+    });
+  }
+  return path;
 }

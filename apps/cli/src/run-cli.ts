@@ -9,7 +9,7 @@ import { Command, CommanderError } from 'commander';
 import type { CliIo } from './cli-io.js';
 import { CliRuntime } from './cli-runtime.js';
 import { COMMANDS } from './command-table.js';
-import { CliError, EXIT_CODES, isCliError } from './errors.js';
+import { CliError, EXIT_CODES, isCliError, type CliErrorCode } from './errors.js';
 import { toJson } from './json-value.js';
 import { CLI_VERSION } from './version.js';
 
@@ -50,19 +50,58 @@ export function buildProgram(runtime: CliRuntime): Command {
   return program;
 }
 
+/** What a file-system error code means for the user, and which CLI error it is. */
+const FS_ERRORS: Readonly<Record<string, readonly [CliErrorCode, string, string]>> = {
+  ENOENT: ['not_found', 'no such file or directory', 'check the path'],
+  ENOTDIR: ['invalid_input', 'a part of the path is not a directory', 'check the path'],
+  EISDIR: ['invalid_input', 'it is a directory', 'name a file, not a directory'],
+  EEXIST: ['invalid_input', 'something else is in the way', 'choose another path'],
+  ENAMETOOLONG: ['invalid_input', 'the name is too long', 'choose a shorter path'],
+  ELOOP: ['invalid_input', 'too many symbolic links', 'check the path'],
+  EACCES: ['failed', 'permission denied', 'check the permissions of the path, or choose another'],
+  EPERM: [
+    'failed',
+    'operation not permitted',
+    'check the permissions of the path, or choose another',
+  ],
+  EROFS: ['failed', 'the file system is read-only', 'choose a path on a writable file system'],
+  ENOSPC: ['failed', 'the disk is full', 'free some space and run the command again'],
+  EDQUOT: ['failed', 'the disk quota is exhausted', 'free some space and run the command again'],
+};
+
+/**
+ * A file-system error of Node (with its `code`, `syscall` and `path`) as a typed CLI
+ * error that says what failed, where and what to do; undefined for any other error.
+ */
+function fileSystemError(error: unknown): CliError | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, syscall, path, dest } = error as NodeJS.ErrnoException & { dest?: string };
+  const known = typeof code === 'string' ? FS_ERRORS[code] : undefined;
+  if (known === undefined || typeof path !== 'string') return undefined;
+  const [cliCode, what, hint] = known;
+  const target = `${path.length > 200 ? `${path.slice(0, 200)}…` : path}${typeof dest === 'string' ? ` -> ${dest.length > 200 ? `${dest.slice(0, 200)}…` : dest}` : ''}`;
+  return new CliError(cliCode, `cannot ${syscall ?? 'use'} ${target}: ${what} (${code})`, {
+    hint,
+    cause: error,
+  });
+}
+
 function report(error: unknown, runtime: CliRuntime): number {
   const { io } = runtime;
+  const fs = isCliError(error) ? undefined : fileSystemError(error);
   const cli = isCliError(error)
     ? error
-    : isEventsError(error, 'decode_failed')
-      ? new CliError('check_failed', `a stored event cannot be decoded: ${error.message}`, {
-          hint: 'run `wfstate verify` to find every damaged event; `wfstate restore BACKUP` brings them back',
-          cause: error,
-        })
-      : new CliError('failed', error instanceof Error ? error.message : String(error), {
-          hint: 'this is unexpected: run `wfstate doctor`, and report the message above if it persists',
-          cause: error,
-        });
+    : fs !== undefined
+      ? fs
+      : isEventsError(error, 'decode_failed')
+        ? new CliError('check_failed', `a stored event cannot be decoded: ${error.message}`, {
+            hint: 'run `wfstate verify` to find every damaged event; `wfstate restore BACKUP` brings them back',
+            cause: error,
+          })
+        : new CliError('failed', error instanceof Error ? error.message : String(error), {
+            hint: 'this is unexpected: run `wfstate doctor`, and report the message above if it persists',
+            cause: error,
+          });
   if (runtime.json) {
     io.stdout.write(
       `${toJson({

@@ -14,7 +14,7 @@ import { BACKUP_STEPS, backupToFile, databaseFiles, unpackBackup } from '../back
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
-import { requireConfirmation } from '../cli-runtime.js';
+import { outputFilePath, requireConfirmation } from '../cli-runtime.js';
 import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatCount, keyValues } from '../format-text.js';
@@ -52,7 +52,7 @@ appears only when all of that passed.
       );
     runtime.bind<BackupOptions>(command, async (env, options, [file]) => {
       const source = requireDatabase(env);
-      const destination = resolve(env.io.cwd, file!);
+      const destination = outputFilePath(env, file!, 'FILE');
       if (existsSync(destination) && options.force !== true) {
         throw new CliError('refused', `${destination} already exists`, {
           hint: 'pass --force to replace it, or choose another file name',

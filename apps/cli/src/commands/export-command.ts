@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
-
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
+import { outputFilePath } from '../cli-runtime.js';
 import { CliError } from '../errors.js';
 import { exportEvents } from '../export-events.js';
 import type { ExportFormat } from '../export-events.js';
@@ -63,7 +62,10 @@ With --output, --json prints a report of the export; without it the export is st
       try {
         const streams =
           arg === undefined ? undefined : [(await findSession(open.storage, arg)).stream];
-        const path = options.output === undefined ? undefined : resolve(env.io.cwd, options.output);
+        const path =
+          options.output === undefined
+            ? undefined
+            : outputFilePath(env, options.output, '--output');
         const sink = path === undefined ? stdoutSink(env.io.stdout) : fileSink(path);
         const head = Number(await open.storage.headPosition());
         const progress = path === undefined ? env.progress('', 0) : env.progress('exporting', head);

@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
+import { outputFilePath } from '../cli-runtime.js';
 import { CliError } from '../errors.js';
 import { openReadOnly } from '../open-store.js';
 import { PLOT_METRICS, SeriesSamples, buildSeries } from '../plot/chart-series.js';
@@ -73,7 +73,7 @@ than three standard deviations from the mean, or a frame drop).
         const terminal = buildSeries(samples, metric, columns);
         let svgPath: string | undefined;
         if (options.svg !== undefined) {
-          svgPath = resolve(env.io.cwd, options.svg);
+          svgPath = outputFilePath(env, options.svg, '--svg');
           writeFileSync(svgPath, renderSvgChart(buildSeries(samples, metric, 480), title));
         }
         const json = {

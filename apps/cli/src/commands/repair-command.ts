@@ -9,7 +9,7 @@ import { backupToFile } from '../backup-file.js';
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
-import { requireConfirmation } from '../cli-runtime.js';
+import { outputFilePath, requireConfirmation } from '../cli-runtime.js';
 import { CliError, EXIT_CODES } from '../errors.js';
 import { formatCount, keyValues, table } from '../format-text.js';
 import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
@@ -105,7 +105,9 @@ otherwise wfstate takes the writer lock.
         'repair',
       );
       const backupPath =
-        options.backup ??
+        (options.backup === undefined
+          ? undefined
+          : outputFilePath(env, options.backup, '--backup')) ??
         join(
           env.dataDir.dir,
           BACKUPS_DIR,

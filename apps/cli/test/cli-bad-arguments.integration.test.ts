@@ -1,0 +1,85 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { EXIT_CODES } from '../src/errors.js';
+import { PUBLIC_SESSION, cli, fixtureDataDir, removeFixtureCopies, tempDir } from './fixtures.js';
+
+// Argument vectors the fault suite's generated CLI arguments (row `input.cli`) found
+// failing untyped ("this is unexpected", a raw EISDIR, ENAMETOOLONG or EEXIST), or
+// writing a file relative to the process's directory instead of the CLI's: each is now
+// a typed error naming the option and the path, before anything is written.
+
+let data: string;
+let work: { dir: string; remove: () => void };
+beforeAll(() => {
+  data = fixtureDataDir('bad-args');
+  work = tempDir('bad-args-cwd');
+  mkdirSync(join(work.dir, 'sub'));
+  writeFileSync(join(work.dir, 'a-file'), 'not a directory');
+});
+afterAll(() => {
+  removeFixtureCopies();
+  work.remove();
+});
+
+const LONG_NAME = 'x'.repeat(300);
+
+function expectTyped(run: { code: number; stderr: string }, code: number, pattern: RegExp): void {
+  expect(run.stderr).not.toContain('this is unexpected');
+  expect(run.stderr).toMatch(pattern);
+  expect(run.code).toBe(code);
+}
+
+describe('wfstate refuses bad paths in its arguments, typed and placed', () => {
+  it.each([
+    [['backup', 'sub'], /FILE: .*sub is a directory, not a file/],
+    [['backup', ''], /FILE: the file name is empty/],
+    [['backup', '..', '--force'], /FILE: .* is a directory, not a file/],
+    [
+      ['backup', LONG_NAME],
+      /FILE: a name in .* is 300 bytes long; the file system takes at most 255/,
+    ],
+    [['plot', PUBLIC_SESSION, '--svg', LONG_NAME], /--svg: a name in .* is 300 bytes long/],
+    [['plot', PUBLIC_SESSION, '--svg', 'sub'], /--svg: .*sub is a directory, not a file/],
+    [['export', PUBLIC_SESSION, '--output', 'sub'], /--output: .*sub is a directory, not a file/],
+    [['export', PUBLIC_SESSION, '--output', 'a\u0000b'], /--output: the file name contains a NUL/],
+    [['repair', '--yes', '--backup', LONG_NAME], /--backup: a name in .* is 300 bytes long/],
+  ])('%j', async (argv, pattern) => {
+    const run = await cli([...argv, '--data-dir', data], { cwd: work.dir });
+    expectTyped(run, EXIT_CODES.invalid_input, pattern);
+  });
+
+  it('refuses a data directory that is a file, or whose name is too long', async () => {
+    expectTyped(
+      await cli(['init', '--data-dir', 'a-file'], { cwd: work.dir }),
+      EXIT_CODES.invalid_input,
+      /data directory .*a-file is a file, not a directory/,
+    );
+    expectTyped(
+      await cli(['status', '--data-dir', LONG_NAME], { cwd: work.dir }),
+      EXIT_CODES.invalid_input,
+      /--data-dir: a name in .* is 300 bytes long/,
+    );
+  });
+
+  it("writes repair's --backup relative to the CLI's working directory", async () => {
+    const run = await cli(['repair', '--yes', '--backup', 'before.db.gz', '--data-dir', data], {
+      cwd: work.dir,
+    });
+    expect(run.stderr).not.toContain('this is unexpected');
+    expect(run.code).toBe(EXIT_CODES.ok);
+    expect(readdirSync(work.dir)).toContain('before.db.gz');
+  });
+
+  it('names a file-system failure it did not check for beforehand, typed, with --json too', async () => {
+    // The parent of the SVG is a file: the write fails with ENOTDIR.
+    const run = await cli(
+      ['plot', PUBLIC_SESSION, '--svg', 'a-file/chart.svg', '--json', '--data-dir', data],
+      { cwd: work.dir },
+    );
+    expectTyped(run, EXIT_CODES.invalid_input, /cannot open .*a-file\/chart\.svg: .*\(ENOTDIR\)/);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
+  });
+});
