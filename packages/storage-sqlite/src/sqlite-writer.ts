@@ -106,41 +106,48 @@ const MAX_CACHED_WRITE_STATEMENTS = 64;
 /**
  * Events per multi-row insert. One statement per event costs a call into SQLite and a
  * VDBE run each; most events (telemetry) carry no id and cannot collide, so they go in
- * rows of this many (320 parameters, far below SQLite's limit).
+ * rows of this many (640 parameters, far below SQLite's limit of 32,766): a frame of 60
+ * events is one statement. What is left after the full ones goes in one statement too.
  */
-const ROWS_PER_INSERT = 32;
+const ROWS_PER_INSERT = 64;
 const COLUMNS_PER_EVENT = 10;
+
+// Placeholder values, one distinct value per column, prove the binding order.
+const payloadMarker = new Uint8Array(0);
+const eventValues = {
+  position: -1,
+  stream_id: -2,
+  version: -3,
+  type_id: -4,
+  schema_version: -5,
+  timestamp_us: -6,
+  frame_id: -7,
+  event_id: 'event-id',
+  payload: payloadMarker,
+  checksum: -8,
+};
+const eventOrder = [-1, -2, -3, -4, -5, -6, -7, 'event-id', payloadMarker, -8];
+
+/** SQL of an insert of `rows` events without ids in one statement, its binding order checked. */
+function insertEventsSql(db: Kysely<Database>, rows: number): string {
+  return assertParameterOrder(
+    db
+      .insertInto('events')
+      .values(Array.from({ length: rows }, () => eventValues))
+      .compile(),
+    Array.from({ length: rows }, () => eventOrder).flat(),
+    rows === ROWS_PER_INSERT ? 'insert events' : `insert ${rows} events`,
+  );
+}
 
 function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): Statements {
   const p = (sql: string): SqliteStatement => connection.prepare(sql);
-  // Placeholder values, one distinct value per column, prove the binding order.
-  const payloadMarker = new Uint8Array(0);
-  const eventValues = {
-    position: -1,
-    stream_id: -2,
-    version: -3,
-    type_id: -4,
-    schema_version: -5,
-    timestamp_us: -6,
-    frame_id: -7,
-    event_id: 'event-id',
-    payload: payloadMarker,
-    checksum: -8,
-  };
-  const eventOrder = [-1, -2, -3, -4, -5, -6, -7, 'event-id', payloadMarker, -8];
   const insertEvent = assertParameterOrder(
     db.insertInto('events').values(eventValues).compile(),
     eventOrder,
     'insert event',
   );
-  const insertEvents = assertParameterOrder(
-    db
-      .insertInto('events')
-      .values(Array.from({ length: ROWS_PER_INSERT }, () => eventValues))
-      .compile(),
-    Array.from({ length: ROWS_PER_INSERT }, () => eventOrder).flat(),
-    'insert events',
-  );
+  const insertEvents = insertEventsSql(db, ROWS_PER_INSERT);
   const insertEventOnce = assertParameterOrder(
     db
       .insertInto('events')
@@ -264,6 +271,12 @@ export class SqliteWriter {
   private batchHead = 0;
   /** Parameters of one multi-row insert, reused from batch to batch. */
   private readonly rowBuffer: unknown[] = new Array<unknown>(ROWS_PER_INSERT * COLUMNS_PER_EVENT);
+  /**
+   * Inserts of 2 to {@link ROWS_PER_INSERT} - 1 events, prepared when first needed: the
+   * rows left after the full multi-row inserts of a batch go in one statement, not one
+   * each (a batch of 60 is one insert of 32 and one of 28, not 1 + 28).
+   */
+  private readonly tailInserts = new Map<number, SqliteStatement>();
   private nextStreamId: number;
   private nextTypeId: number;
 
@@ -278,6 +291,15 @@ export class SqliteWriter {
     this.nextTypeId =
       ((connection.prepare('select max(id) from event_types').pluck().get() as number | null) ??
         0) + 1;
+  }
+
+  private tailInsert(rows: number): SqliteStatement {
+    let statement = this.tailInserts.get(rows);
+    if (statement === undefined) {
+      statement = this.connection.prepare(insertEventsSql(this.compiler, rows));
+      this.tailInserts.set(rows, statement);
+    }
+    return statement;
   }
 
   /** Highest committed position. */
@@ -618,9 +640,9 @@ export class SqliteWriter {
       nextVersions[s] = version;
     }
 
-    for (let r = 0; r < buffered * COLUMNS_PER_EVENT; r += COLUMNS_PER_EVENT) {
-      insertEvent.run(rows.slice(r, r + COLUMNS_PER_EVENT));
-    }
+    if (buffered === 1) insertEvent.run(rows.slice(0, COLUMNS_PER_EVENT));
+    else if (buffered > 1)
+      this.tailInsert(buffered).run(rows.slice(0, buffered * COLUMNS_PER_EVENT));
 
     const writes = request.writes.map((write) => this.applyWrite(write, touched));
     return { positions, nextVersions, lastPosition: position, writes };
