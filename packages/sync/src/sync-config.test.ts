@@ -100,6 +100,31 @@ describe('resolveSyncConfig', () => {
     }
   });
 
+  it('refuses an intervalMs nested deep, or long, naming its kind rather than quoting it', () => {
+    const home = mkdtempSync(join(tmpdir(), 'wfsync-config-'));
+    dirs.push(home);
+    const file = join(home, 'sync.json');
+    // Found by the fault suite's input.sync row: quoting it overflowed the stack.
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    for (const [intervalMs, kind] of [
+      [deep, 'a list'],
+      [JSON.stringify('9'.repeat(100)), 'a string of 100 characters'],
+      ['{"ms": 6000}', 'a value of type object'],
+    ] as const) {
+      writeFileSync(file, `{"url": "postgres://h/db", "intervalMs": ${intervalMs}}`);
+      let caught: unknown;
+      try {
+        resolveSyncConfig({ env: { WF_SYNC_CONFIG: file } });
+      } catch (error) {
+        caught = error;
+      }
+      expect(isSyncError(caught, 'invalid_config')).toBe(true);
+      expect((caught as Error).message).toBe(
+        `config file ${file}: intervalMs: expected a whole number of milliseconds, at least 5000, got ${kind}`,
+      );
+    }
+  });
+
   it('does not quote a config file it cannot parse (it may hold a password)', () => {
     const home = mkdtempSync(join(tmpdir(), 'wfsync-config-'));
     dirs.push(home);

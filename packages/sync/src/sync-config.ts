@@ -127,6 +127,15 @@ function checkSchema(schema: string, where: string): string {
   return schema;
 }
 
+/** A setting's value for a message: a number or a short string as written, else its kind (never a whole nested value). */
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string')
+    return value.length > 40 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (Array.isArray(value)) return 'a list';
+  return value === null ? 'null' : `a value of type ${typeof value}`;
+}
+
 function checkInterval(value: unknown, where: string): number {
   const n =
     typeof value === 'number'
@@ -137,7 +146,7 @@ function checkInterval(value: unknown, where: string): number {
   if (!Number.isSafeInteger(n) || n < MIN_SYNC_INTERVAL_MS) {
     throw invalid(
       where,
-      `expected a whole number of milliseconds, at least ${MIN_SYNC_INTERVAL_MS}, got ${JSON.stringify(value)}`,
+      `expected a whole number of milliseconds, at least ${MIN_SYNC_INTERVAL_MS}, got ${describeValue(value)}`,
     );
   }
   return n;
