@@ -29,7 +29,7 @@ export interface RecoveredSession {
   readonly stream: string;
   /** The state as of the last stored event before recovery, with its version and position. */
   readonly state: LoadedState;
-  /** {@link stateHash} of `state.states`. */
+  /** {@link stateHash} of `state.states` (computed when first read: recovery needs none). */
   readonly hash: string;
   readonly snapshotId: number | null;
   readonly eventsReplayed: number;
@@ -132,11 +132,15 @@ export async function recoverSession(
           reason: then === 'close' ? 'session_end' : 'manual',
           kind: 'full',
         });
+  let hash: string | undefined;
   return {
     sessionId: session.sessionId,
     stream: session.stream,
     state,
-    hash: stateHash(state.states),
+    get hash(): string {
+      hash ??= stateHash(state.states);
+      return hash;
+    },
     snapshotId: state.snapshotId,
     eventsReplayed: state.eventsReplayed,
     rejected: state.rejected,
