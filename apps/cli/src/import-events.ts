@@ -22,6 +22,7 @@ import {
   prepareAppend,
   type AppendableEvent,
 } from '@wirthforge/eventstore';
+import { snapshotMarkerStream } from '@wirthforge/snapshots';
 import type { EventStorage } from '@wirthforge/storage';
 import { parseAllDocuments } from 'yaml';
 
@@ -67,6 +68,21 @@ export interface ImportTarget {
   ): Promise<{ readonly positions: readonly bigint[]; readonly nextExpectedVersion: bigint }>;
 }
 
+/**
+ * Whether an export's `stream` can be imported: a session, user or system stream, or a
+ * session's snapshot-marker stream (`snapshotMarkerStream`, `snapshots:session-<id>`,
+ * which `export --all` writes since the markers left `system`).
+ */
+function isImportableStream(name: string): boolean {
+  if (tryParseStreamName(name) !== undefined) return true;
+  const session = name.slice(name.indexOf(':') + 1);
+  return (
+    name.includes(':') &&
+    tryParseStreamName(session)?.kind === 'session' &&
+    snapshotMarkerStream(session) === name
+  );
+}
+
 const META_KEYS = new Set(['position', 'version', 'stream', 'redacted']);
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -100,10 +116,10 @@ function toRecord(value: unknown, where: string, defaultStream?: string): Import
     if (typeof event.event_id === 'number') event.event_id = String(event.event_id);
   }
   const sessionId = event.session_id;
-  if (typeof value.stream === 'string' && tryParseStreamName(value.stream) === undefined) {
+  if (typeof value.stream === 'string' && !isImportableStream(value.stream)) {
     throw new CliError(
       'invalid_input',
-      `${where}: stream ${JSON.stringify(value.stream.slice(0, 80))} is not a stream name (session-<session id>, user-<id> or system)`,
+      `${where}: stream ${JSON.stringify(value.stream.slice(0, 80))} is not a stream name (session-<session id>, user-<id>, system or snapshots:session-<session id>)`,
     );
   }
   if (
@@ -248,10 +264,7 @@ export function readImportFile(path: string): {
     }
     const meta = isObject(body.session_metadata) ? body.session_metadata : undefined;
     const streamMeta = isObject(body.stream_metadata) ? body.stream_metadata : undefined;
-    if (
-      typeof streamMeta?.stream === 'string' &&
-      tryParseStreamName(streamMeta.stream) === undefined
-    ) {
+    if (typeof streamMeta?.stream === 'string' && !isImportableStream(streamMeta.stream)) {
       throw new CliError(
         'invalid_input',
         `${path} document ${d + 1}: stream_metadata.stream ${JSON.stringify(streamMeta.stream.slice(0, 80))} is not a stream name`,

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,5 +81,39 @@ describe('wfstate refuses bad paths in its arguments, typed and placed', () => {
     );
     expectTyped(run, EXIT_CODES.invalid_input, /cannot open .*a-file\/chart\.svg: .*\(ENOTDIR\)/);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_input' } });
+  });
+});
+
+describe('export --all, then import, with snapshot markers in their own streams', () => {
+  it('imports the snapshots:session-<id> stream an export holds', async () => {
+    const from = fixtureDataDir('markers-from');
+    const to = join(work.dir, 'markers-to');
+    const created = await cli(['snapshot', 'create', PUBLIC_SESSION, '--json', '--data-dir', from]);
+    expect(created.code).toBe(EXIT_CODES.ok);
+    const file = join(work.dir, 'all.ndjson');
+    const exported = await cli([
+      'export',
+      '--all',
+      '--format',
+      'ndjson',
+      '--output',
+      file,
+      '--data-dir',
+      from,
+    ]);
+    expect(exported.code).toBe(EXIT_CODES.ok);
+    expect(readFileSync(file, 'utf8')).toContain(`"stream":"snapshots:session-${PUBLIC_SESSION}"`);
+    expect((await cli(['init', '--data-dir', to])).code).toBe(EXIT_CODES.ok);
+    const imported = await cli(['import', file, '--json', '--data-dir', to]);
+    expect(imported.stderr).toBe('');
+    expect(imported.code).toBe(EXIT_CODES.ok);
+    // A name that only looks like one is still refused.
+    writeFileSync(
+      join(work.dir, 'bad.ndjson'),
+      readFileSync(file, 'utf8').replaceAll('"stream":"snapshots:', '"stream":"snapshotz:'),
+    );
+    const refused = await cli(['import', 'bad.ndjson', '--data-dir', to], { cwd: work.dir });
+    expect(refused.code).toBe(EXIT_CODES.invalid_input);
+    expect(refused.stderr).toMatch(/stream "snapshotz:session-.*" is not a stream name/);
   });
 });
