@@ -84,6 +84,33 @@ describe('wfstate refuses bad paths in its arguments, typed and placed', () => {
   });
 });
 
+describe('wfstate plot refuses a chart too large to hold', () => {
+  it('refuses --width over 1000 and --height over 500 (100 000 000 columns ran the heap out)', async () => {
+    for (const [option, value, max] of [
+      ['--width', '100000000', 1000],
+      ['--height', '100000000', 500],
+    ] as const) {
+      const run = await cli(['plot', PUBLIC_SESSION, option, value, '--data-dir', data]);
+      expectTyped(
+        run,
+        EXIT_CODES.usage,
+        new RegExp(`${option} must be at most ${max}, got ${value}`),
+      );
+    }
+    const fits = await cli([
+      'plot',
+      PUBLIC_SESSION,
+      '--width',
+      '1000',
+      '--height',
+      '500',
+      '--data-dir',
+      data,
+    ]);
+    expect(fits.code).toBe(EXIT_CODES.ok);
+  });
+});
+
 describe('export --all, then import, with snapshot markers in their own streams', () => {
   it('imports the snapshots:session-<id> stream an export holds', async () => {
     const from = fixtureDataDir('markers-from');

@@ -21,6 +21,17 @@ interface PlotOptions extends CommonOptions {
 }
 
 /** `wfstate plot SESSION`. */
+/** The largest chart drawn on a terminal (a chart is held in memory whole). */
+const MAX_COLUMNS = 1000;
+const MAX_ROWS = 500;
+
+function atMost(value: number, max: number, name: string): number {
+  if (value > max) {
+    throw new CliError('usage', `${name} must be at most ${max}, got ${value}`);
+  }
+  return value;
+}
+
 export const plotCommand: CommandDefinition = {
   name: 'plot',
   register(program, runtime) {
@@ -58,9 +69,9 @@ than three standard deviations from the mean, or a frame drop).
       const metric = options.metric as PlotMetric;
       const columns =
         options.width !== undefined
-          ? positiveInt(options.width, '--width')
+          ? atMost(positiveInt(options.width, '--width'), MAX_COLUMNS, '--width')
           : Math.max(20, Math.min(200, (env.io.stdout.columns ?? 80) - 10));
-      const height = positiveInt(options.height, '--height');
+      const height = atMost(positiveInt(options.height, '--height'), MAX_ROWS, '--height');
       const open = await openReadOnly(env);
       try {
         const ref = await findSession(open.storage, arg!);
