@@ -53,6 +53,13 @@ const SEAL_IDLE_MS = 4;
  * by default, about 3 MB of hot rows).
  */
 const SEAL_BACKLOG_SEGMENTS = 8;
+/**
+ * Unsealed segments' worth of events past which the writer stops waiting for the sealing
+ * thread (at a low priority, it can fall behind a saturating load on a busy machine) and
+ * seals one segment itself in each group commit while appends flow: a backpressure that
+ * keeps the hot table near 16 × 3600 = 57,600 events by default.
+ */
+const SEAL_HARD_BACKLOG_SEGMENTS = 16;
 /** Window (ms) over which the writer's append rate is measured. */
 const SEAL_BUSY_WINDOW_MS = 250;
 /**
@@ -135,6 +142,9 @@ function main(port: MessagePort, data: WriterWorkerData): void {
   const backlogBound = (sealer?.options.minEvents ?? 0) * SEAL_BACKLOG_SEGMENTS;
   /** Whether the hot backlog has reached its bound: sealing then runs whatever the load. */
   const overBound = (): boolean => sealer !== undefined && sealer.hotEvents() >= backlogBound;
+  const hardBound = (sealer?.options.minEvents ?? 0) * SEAL_HARD_BACKLOG_SEGMENTS;
+  /** Whether the writer seals in its own groups (see {@link SEAL_HARD_BACKLOG_SEGMENTS}). */
+  const overHardBound = (): boolean => sealer !== undefined && sealer.hotEvents() >= hardBound;
   /** Whether appends are flowing at a saturating rate (see {@link SEAL_BUSY_EVENTS}). */
   const busy = (): boolean => appendRate.eventsInWindow(Date.now()) >= SEAL_BUSY_EVENTS;
 
@@ -202,7 +212,11 @@ function main(port: MessagePort, data: WriterWorkerData): void {
     if (sealTask !== undefined || startTimer !== undefined || !sealer.hasWork(Date.now(), forced))
       return;
     const quietFor = Date.now() - lastAppend;
-    if (!forced && (quietFor < SEAL_IDLE_MS || busy())) {
+    // Past the hard bound, the groups seal while appends flow; the thread once they pause.
+    const wait = forced
+      ? quietFor < SEAL_IDLE_MS && overHardBound()
+      : quietFor < SEAL_IDLE_MS || busy();
+    if (wait) {
       startTimer = setTimeout(
         () => {
           startTimer = undefined;
@@ -374,6 +388,25 @@ function main(port: MessagePort, data: WriterWorkerData): void {
         sealed = prepared;
       } catch (error) {
         sealer.giveBack(prepared, error);
+      }
+    } else if (
+      ready === undefined &&
+      sealTask === undefined &&
+      sealer !== undefined &&
+      db.inTransaction &&
+      overHardBound()
+    ) {
+      // Far past the bound with the sealing thread behind: seal one segment here, read and
+      // encoded on this connection, in the group's savepoint like a prepared one.
+      const task = sealer.takeTask(Date.now(), true);
+      if (task !== undefined) {
+        try {
+          const prepared = sealer.prepare(task);
+          sealer.applyPrepared(prepared);
+          sealed = prepared;
+        } catch (error) {
+          sealer.giveBack(task, error);
+        }
       }
     }
     let commitError: unknown;
