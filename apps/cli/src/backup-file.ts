@@ -99,7 +99,8 @@ export async function backupToFile(
         }
       },
       createGzip({ level: 6, chunkSize: CHUNK }),
-      createWriteStream(packed),
+      // Owner-only, like the database it copies.
+      createWriteStream(packed, { mode: 0o600 }),
     );
     const sha256 = hash.digest('hex');
     options.onStep?.(2);
@@ -141,9 +142,13 @@ export function isGzipFile(path: string): boolean {
 export async function unpackBackup(source: string, destination: string): Promise<void> {
   const input = createReadStream(source, { highWaterMark: CHUNK });
   if (isGzipFile(source)) {
-    await pipeline(input, createGunzip({ chunkSize: CHUNK }), createWriteStream(destination));
+    await pipeline(
+      input,
+      createGunzip({ chunkSize: CHUNK }),
+      createWriteStream(destination, { mode: 0o600 }),
+    );
   } else {
-    await pipeline(input, createWriteStream(destination));
+    await pipeline(input, createWriteStream(destination, { mode: 0o600 }));
   }
   const fd = openSync(destination, 'r+');
   try {

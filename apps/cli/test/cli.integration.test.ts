@@ -3,7 +3,7 @@
  * data directory recorded by the simulator through the event store's 60 Hz recorder.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { decodeEvent, encodeEvent } from '@wirthforge/events';
@@ -589,6 +589,7 @@ describe('backup and restore', () => {
     const out = tempDir('backup');
     cleanups.push(out.remove);
     const file = join(out.dir, 'b.db.gz');
+    const previousUmask = process.umask(0o022);
     const backup = await json<{
       path: string;
       bytes: number;
@@ -596,7 +597,9 @@ describe('backup and restore', () => {
       sha256: string;
       verified: boolean;
       headPosition: string;
-    }>(['backup', file, '--data-dir', dir]);
+    }>(['backup', file, '--data-dir', dir]).finally(() => process.umask(previousUmask));
+    // The backup holds the user's data: owner-only, whatever the umask allows.
+    expect((statSync(file).mode & 0o777).toString(8)).toBe('600');
     expect(Object.keys(backup).sort()).toEqual([
       'bytes',
       'databaseBytes',
