@@ -78,8 +78,10 @@ export interface PostgresStorage extends EventStorage {
   /** What opening did to the schema (migrations applied). */
   readonly migration: MigrationReport;
   /**
-   * Deletes `streams` for good: their events, snapshots, segments (with their sealed ids),
-   * session rows and stream rows, in one transaction under the append lock. Names that
+   * Deletes `streams` for good, with their companion streams (named `…:<stream>`: a
+   * session's snapshot markers, `snapshots:session-<id>`): their events, snapshots,
+   * segments (with their sealed ids), session rows and stream rows, in one transaction
+   * under the append lock. Names that
    * do not exist are skipped (a repeated purge deletes nothing). The head never moves
    * back: the highest position removed is kept (`metadata` key `purged_head`) and counts
    * in the head, so no position is ever handed out twice.
@@ -89,7 +91,7 @@ export interface PostgresStorage extends EventStorage {
 
 /** What {@link PostgresStorage.purgeStreams} removed. */
 export interface PostgresPurgeReport {
-  /** The streams that existed and are gone. */
+  /** The streams that existed and are gone (companions included). */
   readonly streams: readonly string[];
   /** Events deleted. */
   readonly events: number;
@@ -808,12 +810,17 @@ class PostgresEventStorage implements PostgresStorage {
       await sql`select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`.execute(
         trx,
       );
-      const found = await trx
-        .selectFrom('streams')
-        .select(['id', 'name'])
-        .where('name', 'in', names)
-        .orderBy('id')
-        .execute();
+      // The named streams and their companions (`…:<stream>`: a session's snapshot markers,
+      // `snapshots:session-<id>`), which belong to them and go with them, as in SQLite; a
+      // companion goes even when its stream is gone already (archived or purged before).
+      const found = (
+        await sql<{ id: number; name: string }>`select id, name from streams
+          where name = any(${names}::text[])
+            or exists (select 1 from unnest(${names}::text[]) as n(name)
+              where length(streams.name) > length(n.name) + 1
+                and right(streams.name, length(n.name) + 1) = ':' || n.name)
+          order by id`.execute(trx)
+      ).rows;
       if (found.length === 0) return { streams: [], events: 0 };
       const ids = found.map((r) => r.id);
       const head = await this.readHead(trx);

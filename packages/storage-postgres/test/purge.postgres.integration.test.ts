@@ -70,6 +70,38 @@ describe.runIf(PG_AVAILABLE)('postgres purgeStreams', () => {
     }
   });
 
+  it('purges the companion streams of a session (its snapshot markers) with it', async () => {
+    const schema = freshSchemaName('wf_purge');
+    schemas.push(schema);
+    const storage = await openTestStorage(schema);
+    try {
+      await storage.appendBatch([
+        { stream: 'session-a', expectedVersion: 'no_stream', events: [event(1)] },
+        { stream: 'snapshots:session-a', expectedVersion: 'no_stream', events: [event(2)] },
+        { stream: 'snapshots:session-a2', expectedVersion: 'no_stream', events: [event(3)] },
+        { stream: 'snapshots:session-b', expectedVersion: 'no_stream', events: [event(4)] },
+        { stream: 'session-b', expectedVersion: 'no_stream', events: [event(5)] },
+        { stream: 'snapshots:session-c', expectedVersion: 'no_stream', events: [event(6)] },
+      ]);
+
+      const report = await storage.purgeStreams(['session-a']);
+      expect(report).toEqual({ streams: ['session-a', 'snapshots:session-a'], events: 2 });
+      expect(await storage.streamVersion('snapshots:session-a')).toBe(0n);
+      // A stream already gone (archived) still takes its markers with it.
+      expect(await storage.purgeStreams(['session-c'])).toEqual({
+        streams: ['snapshots:session-c'],
+        events: 1,
+      });
+      const left = [];
+      for await (const e of storage.readAll()) left.push(e.stream);
+      // A name that only ends like one (`…session-a2`) and another session's markers stay.
+      expect(left).toEqual(['snapshots:session-a2', 'snapshots:session-b', 'session-b']);
+      expect(await storage.headPosition()).toBe(6n);
+    } finally {
+      await storage.close();
+    }
+  });
+
   it('refuses a bad stream name, naming it', async () => {
     const schema = freshSchemaName('wf_purge');
     schemas.push(schema);
