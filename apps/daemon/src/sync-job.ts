@@ -3,14 +3,17 @@
  * both a hub URL and an interval (`url` and `intervalMs` in
  * `$XDG_CONFIG_HOME/wirthforge/sync.json`, or `WF_SYNC_URL` and `WF_SYNC_INTERVAL_MS`);
  * otherwise nothing leaves the device. Each run pushes this device's sessions, then pulls
- * the others', through the daemon's own store (its only writer). Logs name the hub by its
- * URL without the password.
+ * the others', through the daemon's own store (its only writer). A session purged on
+ * another device goes from here as the daemon's own purge removes it: its archived
+ * segments first (on a worker thread), then its rows beside the writer. Logs name the hub
+ * by its URL without the password.
  */
 import type { EventStore } from '@wirthforge/eventstore';
 import { openSyncHub, resolveSyncConfig, syncOnce } from '@wirthforge/sync';
 import type { LocalStore } from '@wirthforge/sync';
 import type { Logger } from 'pino';
 
+import { deleteStreamsBesideWriter, purgeArchivedOffThread } from './purge-beside-writer.js';
 import type { ScheduledJob } from './scheduler.js';
 
 /** What {@link syncJobs} needs. */
@@ -21,6 +24,29 @@ export interface SyncJobOptions {
   readonly logger: Logger;
   /** Where the settings come from (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The SQLite file of the store (default: the path of the store's storage), whose rows
+   * and archived segments a purge pulled from the hub deletes.
+   */
+  readonly databasePath?: string;
+}
+
+/** The audit actor of a purge that reached the daemon through a pull. */
+const PURGE_ACTOR = 'wfstate daemon sync';
+
+/**
+ * What a pulled purge runs here: the archived segments of the streams first (the live
+ * deletion removes the stream rows naming them), then the rows, each off the main thread.
+ * Undefined when the store is not a SQLite file: the pull then refuses the purge, naming it.
+ */
+function purgeStreamsOf(options: SyncJobOptions): LocalStore['purgeStreams'] {
+  const path =
+    options.databasePath ?? (options.store.storage as { path?: unknown } | undefined)?.path;
+  if (typeof path !== 'string') return undefined;
+  return async (streams) => {
+    await purgeArchivedOffThread(path, streams);
+    await deleteStreamsBesideWriter(path, streams, { actor: PURGE_ACTOR });
+  };
 }
 
 /** The first run comes this soon after start (or after one interval, if shorter). */
@@ -49,6 +75,7 @@ export function syncJobs(options: SyncJobOptions): ScheduledJob[] {
   if (config.warning !== undefined) logger.warn(config.warning);
   const hubConfig = config;
   const intervalMs = config.intervalMs;
+  const purgeStreams = purgeStreamsOf(options);
   logger.info(
     { hub: hubConfig.displayUrl, schema: hubConfig.schema, intervalMs },
     'sync with a hub is on',
@@ -61,7 +88,11 @@ export function syncJobs(options: SyncJobOptions): ScheduledJob[] {
       run: async () => {
         const hub = await openSyncHub(hubConfig);
         try {
-          const local = { store: options.store, db: options.db };
+          const local: LocalStore = {
+            store: options.store,
+            db: options.db,
+            ...(purgeStreams === undefined ? {} : { purgeStreams }),
+          };
           const { push, pull } = await syncOnce(local, hub);
           const conflicts = [...push.conflicts, ...pull.conflicts];
           if (conflicts.length > 0) {
@@ -77,6 +108,7 @@ export function syncJobs(options: SyncJobOptions): ScheduledJob[] {
             hub: hub.displayUrl,
             pushed: push.events,
             pulled: pull.events,
+            purged: pull.purged,
             conflicts: conflicts.length,
           };
         } finally {

@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { createSessionId } from '@wirthforge/events';
+import { openArchive } from '@wirthforge/archive';
+import { createSessionId, sessionStream } from '@wirthforge/events';
 import { createEventStore, createRecorder } from '@wirthforge/eventstore';
 import type { EventStore } from '@wirthforge/eventstore';
 import { simulateSession } from '@wirthforge/simulator';
-import { openSqliteStorage } from '@wirthforge/storage-sqlite';
+import { deleteSqliteStreams, openSqliteStorage } from '@wirthforge/storage-sqlite';
 import type { SqliteStorage } from '@wirthforge/storage-sqlite';
 import { dropHubSchema, freshHubSchema, probeHub, testHubUrl } from '@wirthforge/sync/testing';
 import pino from 'pino';
@@ -41,20 +42,41 @@ function capture(): { logger: pino.Logger; lines: string[] } {
   return { logger, lines };
 }
 
-async function device(
-  name: string,
-  start: Date,
-): Promise<{ store: EventStore; storage: SqliteStorage }> {
+interface Device {
+  readonly store: EventStore;
+  readonly storage: SqliteStorage;
+  readonly path: string;
+  readonly stream: string;
+}
+
+/**
+ * A device with one ended session of its own (none with `start` undefined); with `seal`,
+ * its storage seals every event soon and reads through its archive, so ended sessions
+ * can be archived.
+ */
+async function device(name: string, start: Date | undefined, seal = false): Promise<Device> {
   const dir = mkdtempSync(join(tmpdir(), `wfd-sync-${name}-`));
-  const storage = await openSqliteStorage({ path: join(dir, 'state.db'), synchronous: 'normal' });
+  const path = join(dir, 'state.db');
+  // As the daemon opens it: archived events read through the archive.
+  const archive = seal ? openArchive({ databasePath: path }) : undefined;
+  const storage = await openSqliteStorage({
+    path,
+    synchronous: 'normal',
+    ...(archive === undefined
+      ? {}
+      : { seal: { minEvents: 100, maxAgeMs: 1 }, coldSegments: archive.coldSegments }),
+  });
   const store = createEventStore({ storage });
   cleanups.push(async () => {
     await store.close();
+    archive?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+  if (start === undefined) return { store, storage, path, stream: '' };
+  const sessionId = createSessionId(start, 1);
   const session = simulateSession({
     seed: start.getUTCHours(),
-    sessionId: createSessionId(start, 1),
+    sessionId,
     startTime: start,
     durationSeconds: 1,
     models: ['ollama/llama3.2:3b'],
@@ -68,7 +90,30 @@ async function device(
     recorder.endFrame();
   }
   await recorder.close();
-  return { store, storage };
+  return { store, storage, path, stream: sessionStream(sessionId) };
+}
+
+/** Waits until every event of `storage` is sealed (none left in the hot table). */
+async function sealed(storage: SqliteStorage): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const hot = await storage.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    if (Number(hot.n) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('the events were not sealed');
+}
+
+/** Events of the archive partitions beside `path`. */
+function archivedEvents(path: string): number {
+  const archive = openArchive({ databasePath: path });
+  try {
+    return archive.list().reduce((sum, p) => sum + p.events, 0);
+  } finally {
+    archive.close();
+  }
 }
 
 describe('the sync job is opt-in', () => {
@@ -132,6 +177,52 @@ describe.runIf(unreachable === undefined)('the sync job', () => {
     expect(logged).toContain('***');
     expect(logged).not.toContain(SECRET);
   }, 60_000);
+
+  it('deletes a session purged on another device here, its archived segments too', async () => {
+    const schema = freshHubSchema('wf_daemon_sync');
+    cleanups.push(() => dropHubSchema(HUB_URL, schema));
+    const env = {
+      HOME: '/nonexistent',
+      WF_SYNC_URL: HUB_URL,
+      WF_SYNC_SCHEMA: schema,
+      WF_SYNC_INTERVAL_MS: '60000',
+    };
+    const signal = new AbortController().signal;
+    const a = await device('pa', new Date('2025-08-23T08:00:00Z'));
+    const b = await device('pb', undefined, true);
+    const { logger } = capture();
+    const [jobA] = syncJobs({ store: a.store, db: a.storage.db, logger, env });
+    const [jobB] = syncJobs({ store: b.store, db: b.storage.db, logger, env });
+    await jobA!.run(signal);
+    const pulled = (await jobB!.run(signal)) as { pulled: number };
+    expect(pulled.pulled).toBeGreaterThan(0);
+    // B archives the session it pulled: its events leave B's live file.
+    await sealed(b.storage);
+    const archive = openArchive({ databasePath: b.path });
+    try {
+      expect(archive.run({ minAgeMs: 0, reclaim: false }).moved.map((m) => m.stream)).toEqual([
+        a.stream,
+      ]);
+    } finally {
+      archive.close();
+    }
+    expect(archivedEvents(b.path)).toBe(pulled.pulled);
+
+    // A purges the session and pushes the purge; B's next run deletes it, archive included.
+    await deleteSqliteStreams(a.path, { streams: [a.stream] }, { actor: 'wfstate purge' });
+    await a.store.rebuildProjections();
+    await jobA!.run(signal);
+    expect(await jobB!.run(signal)).toMatchObject({ purged: [a.stream] });
+    expect(archivedEvents(b.path)).toBe(0);
+    const left = await b.storage.db
+      .selectFrom('streams')
+      .select('name')
+      .where('name', '=', a.stream)
+      .execute();
+    expect(left).toEqual([]);
+    const audit = await b.storage.db.selectFrom('audit').select(['action', 'actor']).execute();
+    expect(audit).toContainEqual({ action: 'purge', actor: 'wfstate daemon sync' });
+  }, 120_000);
 
   it('fails a run with an error that names the hub without its password when the hub is down', async () => {
     const { logger, lines } = capture();
