@@ -164,4 +164,13 @@ describe('toIsoMicros', () => {
     expect(toIsoMicros(second)).toBe('2025-08-17T19:48:05.000000Z');
     expect(toIsoMicros(second - 1)).toBe('2025-08-17T19:48:04.999999Z');
   });
+
+  it('gives the same text for a repeated microsecond, and still checks what follows it', () => {
+    const us = 1_755_460_085_123_456;
+    expect(toIsoMicros(us)).toBe('2025-08-17T19:48:05.123456Z');
+    expect(toIsoMicros(us)).toBe('2025-08-17T19:48:05.123456Z');
+    expectInvalid(() => toIsoMicros(us + 0.5));
+    expect(toIsoMicros(us + 1)).toBe('2025-08-17T19:48:05.123457Z');
+    expect(toIsoMicros(us)).toBe('2025-08-17T19:48:05.123456Z');
+  });
 });

@@ -85,6 +85,9 @@ export function isIsoTimestamp(value: unknown): value is string {
 // timestamp per event).
 let cachedSecond = Number.NaN;
 let cachedPrefix = '';
+// Events of one frame share their microsecond too: the last text is handed out again.
+let lastMicros = Number.NaN;
+let lastText = '';
 const THREE_DIGITS: readonly string[] = Array.from({ length: 1000 }, (_, i) =>
   String(i).padStart(3, '0'),
 );
@@ -102,6 +105,8 @@ const THREE_DIGITS: readonly string[] = Array.from({ length: 1000 }, (_, i) =>
  * ```
  */
 export function toIsoMicros(us: number): string {
+  // Only a valid value is ever cached, so a hit needs no check.
+  if (us === lastMicros) return lastText;
   if (!Number.isInteger(us) || us < TIMESTAMP_MIN_US || us > TIMESTAMP_MAX_US) {
     throw new EventsError(
       'invalid_timestamp',
@@ -115,5 +120,7 @@ export function toIsoMicros(us: number): string {
   }
   const micros = us - second * 1_000_000;
   const millis = Math.floor(micros / 1000);
-  return `${cachedPrefix}${THREE_DIGITS[millis]!}${THREE_DIGITS[micros - millis * 1000]!}Z`;
+  lastText = `${cachedPrefix}${THREE_DIGITS[millis]!}${THREE_DIGITS[micros - millis * 1000]!}Z`;
+  lastMicros = us;
+  return lastText;
 }

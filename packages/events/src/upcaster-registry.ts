@@ -128,6 +128,8 @@ export class UpcasterRegistry {
    * the current. Unknown types pass.
    */
   checkVersion(type: string, version: number): void {
+    // The common case, a stored event at its type's current version, in one lookup.
+    if (this.#versions.get(type) === version) return;
     if (!isVersion(version)) {
       throw new EventsError(
         'invalid_version',
@@ -148,8 +150,10 @@ export class UpcasterRegistry {
    */
   upcast(event: EventEnvelope, version: number): WirthforgeEvent | UnknownEvent {
     const type = event.type;
-    this.checkVersion(type, version);
     const current = this.#versions.get(type);
+    // Already current (a version the registry holds is a positive integer): as it is.
+    if (current === version) return event as WirthforgeEvent;
+    this.checkVersion(type, version);
     if (current === undefined) return createUnknownEvent(event, version);
     let upcasted = event;
     for (let from = version; from < current; from++) {
