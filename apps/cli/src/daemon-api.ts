@@ -46,7 +46,7 @@ function daemonError(status: number, body: unknown, url: string): CliError {
   }
   if (status === 503) {
     return new CliError('locked', message, {
-      hint: 'the daemon is starting or stopping; try again in a moment',
+      hint: 'the daemon is starting, stopping or restarting its storage (restore, migrate up, purge --all); try again in a moment',
     });
   }
   if (status === 401) {

@@ -1,14 +1,17 @@
 /**
  * Writes that `wfstate` sends through a running daemon instead of taking the writer lock
  * itself: appending an import to a stream at an exact version, creating and pruning
- * snapshots, and (see `store-admin-routes.ts`) purge, vacuum and the steps of repair. The daemon holds the only writer, so these go through its store (and its
- * instrumented storage) like every other commit.
+ * snapshots, and (see `store-admin-routes.ts`) purge, vacuum, the steps of repair,
+ * restore and migrate. The daemon holds the only writer, so these go through its store
+ * (and its instrumented storage) like every other commit, or through a restart of its
+ * storage under it (`core-restart.ts`).
  */
 import type { AppendableEvent } from '@wirthforge/eventstore';
 import { createdSnapshotJson } from '@wirthforge/snapshots';
 import type { CreatedSnapshotJson, SnapshotStore } from '@wirthforge/snapshots';
 
 import * as schemas from './api-schemas.js';
+import type { CoreRestarter } from './core-restart.js';
 import { DaemonError } from './errors.js';
 import type { DaemonPlugin } from './http-server.js';
 import { MAX_BATCH_EVENTS, mapStoreError } from './session-service.js';
@@ -94,17 +97,23 @@ const PruneResponseSchema = {
 export interface MaintenanceRoutesOptions {
   /** The daemon's snapshot store (the one its scheduler writes with: ids stay in order). */
   readonly snapshots: SnapshotStore;
+  /**
+   * Restarts the daemon's storage under it: without it, restore, migrate and the purge of
+   * everything answer `internal`.
+   */
+  readonly restarter?: CoreRestarter;
 }
 
 /**
  * `POST /v1/admin/append` (events at an exact stream version, or `any`: what
  * `wfstate import` writes), `POST /v1/admin/snapshots` (a manual snapshot of each
  * stream), `POST /v1/admin/snapshots/prune` (retention) and the routes of
- * `registerStoreAdminRoutes` (purge, vacuum, rebuild-projections, snapshots/drop-corrupt),
+ * `registerStoreAdminRoutes` (purge, vacuum, rebuild-projections, snapshots/drop-corrupt,
+ * restore, migrate),
  * in the authenticated scope.
  */
 export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlugin {
-  const { snapshots } = options;
+  const { snapshots, restarter } = options;
   return (app, context) => {
     const { store } = context;
     const requireReady = (): void => {
@@ -184,7 +193,11 @@ export function maintenanceRoutes(options: MaintenanceRoutesOptions): DaemonPlug
       },
     );
 
-    registerStoreAdminRoutes(app, context, { snapshots, requireReady });
+    registerStoreAdminRoutes(app, context, {
+      snapshots,
+      requireReady,
+      ...(restarter === undefined ? {} : { restarter }),
+    });
 
     app.post(
       '/v1/admin/snapshots/prune',

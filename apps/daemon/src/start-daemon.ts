@@ -2,7 +2,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEventStore, type EventStore } from '@wirthforge/eventstore';
 import { isStorageError } from '@wirthforge/storage';
-import { openArchive } from '@wirthforge/archive';
+import { openArchive, type Archive } from '@wirthforge/archive';
 import { openSqliteStorage, type SqliteStorage } from '@wirthforge/storage-sqlite';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -11,7 +11,14 @@ import { removeAccessToken, writeAccessToken } from './access-token.js';
 import type { StoreMetrics } from '@wirthforge/metrics';
 import { AnalyticsQueries } from '@wirthforge/metrics';
 import { isLoopbackHost, type DaemonConfig } from './daemon-config.js';
-import { createDaemonMetrics } from './daemon-metrics.js';
+import { createDaemonMetrics, type DaemonMetrics } from './daemon-metrics.js';
+import {
+  RequestGate,
+  lateBound,
+  type CoreRestartReport,
+  type CoreRestartWork,
+  type CoreRestarter,
+} from './core-restart.js';
 import { DaemonError } from './errors.js';
 import { createHttpServer, type DaemonLifecycle, type DaemonPlugin } from './http-server.js';
 import { metricsRoutes } from './metrics-routes.js';
@@ -111,6 +118,12 @@ export interface Daemon {
   readonly recovered: readonly RecoveredSession[];
   /** The simulated session, with `--simulate`. */
   readonly simulation: SimulatedFeed | undefined;
+  /**
+   * Closes the storage and everything on it, runs `work.closed` on the database file,
+   * opens it again (migrating it) and goes on serving; requests meanwhile get 503 with
+   * `Retry-After`. What `POST /v1/admin/restore`, `/migrate` and `/purge {all}` use.
+   */
+  restartCore<R>(work: CoreRestartWork<R>): Promise<CoreRestartReport<R>>;
   /** Stops ingest, waits for what is in flight, ends open sessions cleanly, closes the store and releases the lock. Idempotent. */
   stop(reason?: string): Promise<StopReport>;
 }
@@ -121,43 +134,50 @@ export function createDaemonLogger(level: DaemonConfig['logLevel']): Logger {
 }
 
 /**
- * Starts `wfstated`: data directory (0700), database (migrations, lock: a second daemon
- * on the same directory is refused with `locked`), quick integrity check (`corrupt`
- * refuses to start), recovery of sessions that did not end cleanly, a fresh token,
- * the HTTP and WebSocket server, the scheduler and, with `simulate`, a simulated session.
- * Resolves once ready.
- *
- * @example
- * ```ts
- * const daemon = await startDaemon(daemonConfig({ dataDir: '/tmp/wf', port: 0 }));
- * await fetch(`${daemon.url}/readyz`, { headers: { authorization: `Bearer ${daemon.token}` } });
- * await daemon.stop();
- * ```
+ * The part of the daemon built on the database file: opened at start, closed at stop, and
+ * closed and opened again by a core restart (see {@link Daemon.restartCore}).
  */
-export async function startDaemon(
-  config: DaemonConfig,
-  options: StartDaemonOptions = {},
-): Promise<Daemon> {
-  const logger = options.logger ?? createDaemonLogger(config.logLevel);
-  const startedAt = Date.now();
-  if (!isLoopbackHost(config.host)) {
-    logger.warn(
-      { host: config.host },
-      `listening on ${config.host}, not loopback: other machines can reach the daemon (the token still guards every request)`,
-    );
-  }
-  // The token first: it also creates the data directory with mode 0700.
-  const token = writeAccessToken(config.dataDir);
-  const databasePath = join(config.dataDir, DATABASE_FILE);
+interface DaemonCore {
+  readonly archive: Archive;
+  /** The storage, instrumented by the metrics. */
+  readonly storage: SqliteStorage;
+  readonly metrics: DaemonMetrics;
+  readonly queries: AnalyticsQueries;
+  readonly store: EventStore;
+  readonly service: SessionService;
+  readonly snapshots: DaemonSnapshots;
+  /** Built with its jobs, started by {@link startCore}. */
+  readonly scheduler: Scheduler;
+  readonly recovered: readonly RecoveredSession[];
+}
+
+interface CoreSettings {
+  readonly config: DaemonConfig;
+  readonly options: StartDaemonOptions;
+  readonly logger: Logger;
+  readonly databasePath: string;
+  /** The simulated feed of the moment (the analytics' detections go through it). */
+  readonly simulation: () => SimulatedFeed | undefined;
+}
+
+/**
+ * Opens the database (migrating it; `locked` when another process writes it; `corrupt`
+ * when the quick integrity check fails), the store, sessions, snapshots and metrics on it,
+ * recovers the sessions that did not end cleanly and builds the scheduler with its jobs.
+ */
+async function openCore(settings: CoreSettings): Promise<DaemonCore> {
+  const { config, options, logger, databasePath } = settings;
+  // Reads of archived sessions go to the archive partitions.
+  const archive = openArchive({ databasePath });
   let rawStorage: SqliteStorage;
   try {
     rawStorage = await openSqliteStorage({
       path: databasePath,
       synchronous: config.sync,
-      // Reads of archived sessions go to the archive partitions.
-      coldSegments: openArchive({ databasePath }).coldSegments,
+      coldSegments: archive.coldSegments,
     });
   } catch (error) {
+    archive.close();
     if (isStorageError(error) && error.code === 'locked') {
       throw new DaemonError(
         'locked',
@@ -187,6 +207,7 @@ export async function startDaemon(
   if (!integrity.ok) {
     await daemonMetrics.close();
     await storage.close();
+    archive.close();
     throw new DaemonError(
       'corrupt',
       `the quick integrity check of ${databasePath} found ${integrity.problems.length} problem(s), first: ${JSON.stringify(integrity.problems[0])}; run wfstate verify and wfstate recover`,
@@ -211,7 +232,6 @@ export async function startDaemon(
         ),
     },
   });
-  let simulation: SimulatedFeed | undefined;
   const onIngest = options.onIngest;
   const service = new SessionService({
     store,
@@ -229,6 +249,7 @@ export async function startDaemon(
   // Detected peaks and anomalies go to their session: through the simulated feed's recorder
   // while it feeds that session (its only writer), else through the ingest group commit.
   daemonMetrics.attach(async (sessionId, events) => {
+    const simulation = settings.simulation();
     if (simulation?.sessionId === sessionId && simulation.record(events)) return;
     await service.appendDerived(sessionId, events);
   });
@@ -264,54 +285,9 @@ export async function startDaemon(
   } catch (error) {
     await daemonMetrics.close();
     await store.close();
+    archive.close();
     throw error;
   }
-
-  let lifecycle: DaemonLifecycle = { ready: false, stopping: false, startedAt };
-  const connections = new Set<WebSocket>();
-  const server = await createHttpServer({
-    context: {
-      service,
-      store,
-      logger,
-      token,
-      lifecycle: () => lifecycle,
-      stream: { connections, maxBufferedBytes: config.wsMaxBufferedBytes },
-    },
-    bodyLimitBytes: config.bodyLimitBytes,
-    version: DAEMON_VERSION,
-    plugins: [
-      metricsRoutes({
-        metrics: daemonMetrics.store,
-        queries: new AnalyticsQueries(storage.db),
-        store,
-      }),
-      maintenanceRoutes({ snapshots: snapshots.snapshots }),
-      ...(options.plugins ?? []),
-    ],
-  });
-  try {
-    await server.listen({ host: config.host, port: config.port });
-  } catch (error) {
-    await daemonMetrics.close();
-    await store.close();
-    throw new DaemonError(
-      'invalid_config',
-      `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  const address = server.server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  const infoFile = join(config.dataDir, DAEMON_INFO_FILE);
-  // Written whole then renamed: a client polling for it never reads half of it.
-  writeFileSync(
-    `${infoFile}.tmp`,
-    `${JSON.stringify({ pid: process.pid, url, host: config.host, port, version: DAEMON_VERSION, startedAt: new Date(startedAt).toISOString() })}\n`,
-    { mode: 0o600 },
-  );
-  renameSync(`${infoFile}.tmp`, infoFile);
 
   const scheduler = new Scheduler({
     logger,
@@ -354,68 +330,303 @@ export async function startDaemon(
   for (const job of options.jobs ?? []) scheduler.add(job);
   for (const job of syncJobs({ store, db: storage.db, logger })) scheduler.add(job);
   for (const job of archiveJobs({ databasePath, logger })) scheduler.add(job);
-  scheduler.start();
-  snapshots.start();
+  return {
+    archive,
+    storage,
+    metrics: daemonMetrics,
+    queries: new AnalyticsQueries(storage.db),
+    store,
+    service,
+    snapshots,
+    scheduler,
+    recovered,
+  };
+}
 
+/** Starts the core's scheduled jobs and snapshot triggers. */
+function startCore(core: DaemonCore): void {
+  core.scheduler.start();
+  core.snapshots.start();
+}
+
+/**
+ * Closes a core whose ingest is stopped: waits for the ingests in flight and the jobs,
+ * ends the open sessions (`system_shutdown`) with their final snapshots, stores the last
+ * detected events, closes the store (the writer lock is released). The sessions ended.
+ */
+async function closeCore(core: DaemonCore, settings: CoreSettings): Promise<string[]> {
+  const { logger, options } = settings;
+  core.service.stopAccepting();
+  await core.service.drain();
+  await core.scheduler.stop();
+  // Peaks and anomalies found in the last batches go to their sessions before they end.
+  await core.metrics.flushDetected();
+  const endedSessions: string[] = [];
+  for (const open of await core.store.openSessions()) {
+    if (open.private) continue;
+    try {
+      await core.store.endSession(open.sessionId, { reason: 'system_shutdown' });
+      endedSessions.push(open.sessionId);
+    } catch (error) {
+      logger.error({ err: error, session: open.sessionId }, 'could not end a session at stop');
+    }
+  }
+  // The session_end snapshots of the sessions just ended: the final snapshots.
+  try {
+    const counts = await core.snapshots.stop();
+    logger.info(counts, 'snapshots written');
+  } catch (error) {
+    logger.error({ err: error }, 'final snapshots failed');
+  }
+  if (options.onStop !== undefined) await options.onStop(core.store);
+  try {
+    await core.metrics.close();
+  } catch (error) {
+    logger.error({ err: error }, 'detected energy events were lost at stop');
+  }
+  await core.store.close();
+  core.archive.close();
+  return endedSessions;
+}
+
+/** How long a core restart tries to take the writer lock back from another process. */
+const REOPEN_LOCKED_MS = 10_000;
+
+/** {@link openCore}, tried again while another process holds the writer lock for a moment. */
+async function reopenCore(settings: CoreSettings): Promise<DaemonCore> {
+  const deadline = Date.now() + REOPEN_LOCKED_MS;
+  for (;;) {
+    try {
+      return await openCore(settings);
+    } catch (error) {
+      if (!(error instanceof DaemonError && error.code === 'locked') || Date.now() > deadline) {
+        throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/**
+ * Starts `wfstated`: data directory (0700), database (migrations, lock: a second daemon
+ * on the same directory is refused with `locked`), quick integrity check (`corrupt`
+ * refuses to start), recovery of sessions that did not end cleanly, a fresh token,
+ * the HTTP and WebSocket server, the scheduler and, with `simulate`, a simulated session.
+ * Resolves once ready.
+ *
+ * @example
+ * ```ts
+ * const daemon = await startDaemon(daemonConfig({ dataDir: '/tmp/wf', port: 0 }));
+ * await fetch(`${daemon.url}/readyz`, { headers: { authorization: `Bearer ${daemon.token}` } });
+ * await daemon.stop();
+ * ```
+ */
+export async function startDaemon(
+  config: DaemonConfig,
+  options: StartDaemonOptions = {},
+): Promise<Daemon> {
+  const logger = options.logger ?? createDaemonLogger(config.logLevel);
+  const startedAt = Date.now();
+  if (!isLoopbackHost(config.host)) {
+    logger.warn(
+      { host: config.host },
+      `listening on ${config.host}, not loopback: other machines can reach the daemon (the token still guards every request)`,
+    );
+  }
+  // The token first: it also creates the data directory with mode 0700.
+  const token = writeAccessToken(config.dataDir);
+  const databasePath = join(config.dataDir, DATABASE_FILE);
+  let simulation: SimulatedFeed | undefined;
+  const settings: CoreSettings = {
+    config,
+    options,
+    logger,
+    databasePath,
+    simulation: () => simulation,
+  };
+  let core = await openCore(settings);
+  /** Set when the storage could not be opened again after a core restart. */
+  let coreLost = false;
+
+  let lifecycle: DaemonLifecycle = { ready: false, stopping: false, startedAt };
+  const connections = new Set<WebSocket>();
+  const gate = new RequestGate();
+  // The routes keep these; behind them is the core of the moment.
+  const store = lateBound(() => core.store);
+  const service = lateBound(() => core.service);
+  let restarting: Promise<unknown> = Promise.resolve();
+  let stopping: Promise<StopReport> | undefined;
+
+  const restartCore = <R>(work: CoreRestartWork<R>): Promise<CoreRestartReport<R>> => {
+    const run = restarting.then(async (): Promise<CoreRestartReport<R>> => {
+      if (stopping !== undefined || coreLost) {
+        throw new DaemonError('stopping', 'the daemon is stopping');
+      }
+      const begin = performance.now();
+      gate.hold(work.label);
+      try {
+        await gate.idle();
+        await work.check?.();
+      } catch (error) {
+        gate.resume();
+        throw error;
+      }
+      lifecycle = { ...lifecycle, ready: false };
+      logger.warn({ work: work.label }, 'restarting the storage: requests are held');
+      core.service.stopAccepting();
+      await simulation?.stop();
+      simulation = undefined;
+      for (const socket of connections) {
+        socket.close(WS_CLOSE_GOING_AWAY, `the daemon is restarting its storage (${work.label})`);
+      }
+      const endedSessions = await closeCore(core, settings);
+      let result: R | undefined;
+      let failure: unknown;
+      try {
+        result = await work.closed(databasePath);
+      } catch (error) {
+        failure = error;
+      }
+      try {
+        try {
+          core = await reopenCore(settings);
+        } catch (error) {
+          if (work.undo === undefined) throw error;
+          logger.error({ err: error, work: work.label }, 'the storage did not open: undoing');
+          await work.undo(databasePath, error);
+          failure ??= error;
+          core = await reopenCore(settings);
+        }
+      } catch (error) {
+        coreLost = true;
+        gate.hold(
+          `it could not open ${databasePath} again: ${(error as Error).message}; stop and start the daemon`,
+        );
+        logger.fatal({ err: error, work: work.label }, 'the storage did not open again');
+        throw error;
+      }
+      startCore(core);
+      lifecycle = { ...lifecycle, ready: true };
+      gate.resume();
+      if (failure !== undefined) throw failure;
+      const durationMs = performance.now() - begin;
+      logger.warn(
+        {
+          work: work.label,
+          endedSessions,
+          migration: core.storage.migration,
+          durationMs: Math.round(durationMs),
+        },
+        'storage restarted: serving again',
+      );
+      return {
+        result: result as R,
+        endedSessions,
+        migration: core.storage.migration,
+        headPosition: await core.store.headPosition(),
+        durationMs,
+      };
+    });
+    restarting = run.catch(() => undefined);
+    return run;
+  };
+  const restarter: CoreRestarter = {
+    restart: (work, request) => {
+      if (request !== undefined) gate.exempt(request);
+      return restartCore(work);
+    },
+  };
+
+  const server = await createHttpServer({
+    context: {
+      service,
+      store,
+      logger,
+      token,
+      lifecycle: () => lifecycle,
+      stream: { connections, maxBufferedBytes: config.wsMaxBufferedBytes },
+    },
+    bodyLimitBytes: config.bodyLimitBytes,
+    version: DAEMON_VERSION,
+    plugins: [
+      (app) => gate.install(app),
+      metricsRoutes({
+        metrics: lateBound(() => core.metrics.store),
+        queries: lateBound(() => core.queries),
+        store,
+      }),
+      maintenanceRoutes({
+        snapshots: lateBound(() => core.snapshots.snapshots),
+        restarter,
+      }),
+      ...(options.plugins ?? []),
+    ],
+  });
+  try {
+    await server.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await core.metrics.close();
+    await core.store.close();
+    core.archive.close();
+    throw new DaemonError(
+      'invalid_config',
+      `cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const address = server.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const infoFile = join(config.dataDir, DAEMON_INFO_FILE);
+  // Written whole then renamed: a client polling for it never reads half of it.
+  writeFileSync(
+    `${infoFile}.tmp`,
+    `${JSON.stringify({ pid: process.pid, url, host: config.host, port, version: DAEMON_VERSION, startedAt: new Date(startedAt).toISOString() })}\n`,
+    { mode: 0o600 },
+  );
+  renameSync(`${infoFile}.tmp`, infoFile);
+
+  startCore(core);
   try {
     // Loaded only when asked: the simulator costs memory a daemon without it does not need.
     simulation = config.simulate
       ? await (
           await import('./simulated-feed.js')
-        ).startSimulatedFeed(store, logger, config.simulateSeconds, new Date(), daemonMetrics.store)
+        ).startSimulatedFeed(
+          core.store,
+          logger,
+          config.simulateSeconds,
+          new Date(),
+          core.metrics.store,
+        )
       : undefined;
   } catch (error) {
-    await scheduler.stop();
-    await snapshots.stop();
+    await core.scheduler.stop();
+    await core.snapshots.stop();
     await server.close();
-    await daemonMetrics.close();
-    await store.close();
+    await core.metrics.close();
+    await core.store.close();
+    core.archive.close();
     throw error;
   }
   lifecycle = { ...lifecycle, ready: true };
   logger.info(
-    { url, dataDir: config.dataDir, recovered: recovered.length, jobs: scheduler.jobs },
+    { url, dataDir: config.dataDir, recovered: core.recovered.length, jobs: core.scheduler.jobs },
     'ready',
   );
 
-  let stopping: Promise<StopReport> | undefined;
   const stop = (reason = 'stop requested'): Promise<StopReport> => {
     stopping ??= (async () => {
       const begin = performance.now();
       logger.info({ reason }, 'stopping: ingest closed');
       lifecycle = { ...lifecycle, ready: false, stopping: true };
-      service.stopAccepting();
+      // A core restart under way finishes first (its requests are held meanwhile).
+      await restarting;
+      if (!coreLost) core.service.stopAccepting();
       await simulation?.stop();
       for (const socket of connections) socket.close(WS_CLOSE_GOING_AWAY, 'daemon stopping');
       await server.close();
-      await service.drain();
-      await scheduler.stop();
-      // Peaks and anomalies found in the last batches go to their sessions before they end.
-      await daemonMetrics.flushDetected();
-      const endedSessions: string[] = [];
-      for (const open of await store.openSessions()) {
-        if (open.private) continue;
-        try {
-          await store.endSession(open.sessionId, { reason: 'system_shutdown' });
-          endedSessions.push(open.sessionId);
-        } catch (error) {
-          logger.error({ err: error, session: open.sessionId }, 'could not end a session at stop');
-        }
-      }
-      // The session_end snapshots of the sessions just ended: the final snapshots.
-      try {
-        const counts = await snapshots.stop();
-        logger.info(counts, 'snapshots written');
-      } catch (error) {
-        logger.error({ err: error }, 'final snapshots failed');
-      }
-      if (options.onStop !== undefined) await options.onStop(store);
-      try {
-        await daemonMetrics.close();
-      } catch (error) {
-        logger.error({ err: error }, 'detected energy events were lost at stop');
-      }
-      await store.close();
+      const endedSessions = coreLost ? [] : await closeCore(core, settings);
       rmSync(infoFile, { force: true });
       removeAccessToken(config.dataDir);
       const durationMs = performance.now() - begin;
@@ -433,15 +644,30 @@ export async function startDaemon(
     url,
     port,
     token,
-    store,
-    storage,
-    metrics: daemonMetrics.store,
+    get store() {
+      return core.store;
+    },
+    get storage() {
+      return core.storage;
+    },
+    get metrics() {
+      return core.metrics.store;
+    },
     server,
-    scheduler,
-    snapshots,
+    get scheduler() {
+      return core.scheduler;
+    },
+    get snapshots() {
+      return core.snapshots;
+    },
     logger,
-    recovered,
-    simulation,
+    get recovered() {
+      return core.recovered;
+    },
+    get simulation() {
+      return simulation;
+    },
+    restartCore,
     stop,
   };
 }

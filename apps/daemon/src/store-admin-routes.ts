@@ -1,11 +1,22 @@
 /**
- * The writes of `wfstate purge`, `vacuum` and `repair` through a running daemon:
+ * The writes of `wfstate purge`, `vacuum`, `repair`, `restore` and `migrate up` through a
+ * running daemon:
  *
- * - `POST /v1/admin/purge` deletes ended sessions for good, one (`{ stream }`) or every
- *   session of the store (`{ all: true }`): their archived segments, their rows beside
- *   the writer (see `purge-beside-writer.ts`), the WAL emptied and the file rebuilt; then
- *   the session and user rows are rebuilt from what remains, which also drops the store's
- *   projection states held in memory. A running session is refused (end it first);
+ * - `POST /v1/admin/purge` deletes an ended session for good (`{ stream }`): its archived
+ *   segments, its rows beside the writer (see `purge-beside-writer.ts`), the WAL emptied
+ *   and the file rebuilt; then the session and user rows are rebuilt from what remains,
+ *   which also drops the store's projection states held in memory. `{ all: true }`
+ *   empties the store as `wfstate purge --all` does without a daemon (every session,
+ *   user, event, snapshot, rollup, audit row and archive partition), in a core restart
+ *   (see `core-restart.ts`): the writer keeps the streams it appends to in memory, so
+ *   they go with the storage closed. A running session is refused (end it first);
+ * - `POST /v1/admin/restore` puts a verified database file of the data directory (the
+ *   backup `wfstate restore` unpacked and checked) in place of the database, in a core
+ *   restart: the current files are kept aside until the restored one has opened (and been
+ *   migrated) cleanly, else they are put back;
+ * - `POST /v1/admin/migrate` applies the migrations of the daemon's release that the file
+ *   lacks, in a core restart (nothing when none is pending); a schema version the daemon's
+ *   release does not migrate to is a `conflict`;
  * - `POST /v1/admin/vacuum` empties the WAL through the writer and rebuilds the file;
  * - `POST /v1/admin/rebuild-projections` rewrites every session and user row from the
  *   events (the store's own `rebuildProjections`, serialised with its appends);
@@ -18,12 +29,26 @@
  * timeout) only for the purge's one transaction and the `VACUUM`. Purges and vacuums run
  * one at a time.
  */
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import type { PurgeArchivedReport } from '@wirthforge/archive';
 import type { EventStore } from '@wirthforge/eventstore';
 import type { SnapshotStore } from '@wirthforge/snapshots';
-import type { SqliteStorage } from '@wirthforge/storage-sqlite';
+import { SCHEMA_VERSION, createMigrations } from '@wirthforge/storage';
+import {
+  checkSqliteFileIntegrity,
+  headMarkerPath,
+  openConnection,
+  openSqliteReadOnlyStorage,
+  sqliteSchemaDialect,
+} from '@wirthforge/storage-sqlite';
+import type { PurgeReport } from '@wirthforge/storage-sqlite';
 import type { FastifyInstance } from 'fastify';
 
 import * as schemas from './api-schemas.js';
+import type { CoreRestarter } from './core-restart.js';
 import { DaemonError } from './errors.js';
 import type { DaemonContext } from './http-server.js';
 import {
@@ -65,6 +90,7 @@ const PurgeResponseSchema = {
           'streams',
           'audit',
           'metadata',
+          'redactedMarkers',
         ].map((k) => [k, { type: 'integer' }]),
       ),
     },
@@ -145,6 +171,132 @@ const DropCorruptResponseSchema = {
 
 const EmptyBodySchema = { type: 'object', additionalProperties: false, properties: {} } as const;
 
+const MigrationSchema = {
+  type: 'object',
+  properties: {
+    previousVersion: { type: 'integer' },
+    schemaVersion: { type: 'integer' },
+    applied: Strings,
+  },
+} as const;
+
+const RestoreBodySchema = {
+  type: 'object',
+  required: ['file'],
+  additionalProperties: false,
+  properties: { file: { type: 'string', minLength: 1, maxLength: 4096 } },
+} as const;
+
+const RestoreResponseSchema = {
+  type: 'object',
+  properties: {
+    restored: { type: 'string' },
+    headPosition: { type: 'integer' },
+    previousRemoved: { type: 'boolean' },
+    endedSessions: Strings,
+    migration: MigrationSchema,
+  },
+} as const;
+
+const MigrateBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { schemaVersion: { type: 'integer', minimum: 1 } },
+} as const;
+
+const MigrateResponseSchema = {
+  type: 'object',
+  properties: {
+    previousVersion: { type: 'integer' },
+    schemaVersion: { type: 'integer' },
+    applied: Strings,
+    restarted: { type: 'boolean' },
+    endedSessions: Strings,
+  },
+} as const;
+
+/** The files of a database: itself, its WAL, shared memory and head marker. */
+function databaseFiles(database: string): string[] {
+  return [database, `${database}-wal`, `${database}-shm`, headMarkerPath(database)].filter((f) =>
+    existsSync(f),
+  );
+}
+
+/** Moves the files of database `from` to database `to` (same directory: renames). */
+function moveDatabase(from: string, to: string): void {
+  for (const f of databaseFiles(from)) renameSync(f, `${to}${f.slice(from.length)}`);
+}
+
+/** The schema version recorded in the file and the migrations of this release it lacks. */
+function pendingMigrations(path: string): { version: number; pending: string[] } {
+  const c = openConnection(path, { readonly: true });
+  try {
+    const version = Number(
+      c.prepare("select value from metadata where key = 'schema_version'").pluck().get() ?? 0,
+    );
+    const applied = new Set(
+      c.prepare('select name from kysely_migration').pluck().all() as string[],
+    );
+    const pending = Object.keys(createMigrations(sqliteSchemaDialect))
+      .sort()
+      .filter((name) => !applied.has(name));
+    return { version, pending };
+  } finally {
+    c.close();
+  }
+}
+
+/** The worker's program: `purgeArchived` then `purgeSqliteFile` of everything. */
+const PURGE_ALL_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const { purgeArchived } = await import(workerData.archiveUrl);
+  const { purgeSqliteFile } = await import(workerData.sqliteUrl);
+  const archive = purgeArchived({ databasePath: workerData.databasePath }, { all: true });
+  const report = purgeSqliteFile(workerData.databasePath, { all: true }, { actor: workerData.actor });
+  parentPort.postMessage({ ok: true, archive, report });
+})().catch((error) =>
+  parentPort.postMessage({ ok: false, message: String((error && error.message) || error) }),
+);
+`;
+
+/**
+ * Empties the closed database at `databasePath` and its archive partitions as
+ * `wfstate purge --all` does with the writer lock, on a worker thread (the daemon answers
+ * `/healthz` meanwhile).
+ */
+function purgeEverythingOffThread(
+  databasePath: string,
+  actor: string,
+): Promise<{ archive: PurgeArchivedReport; report: PurgeReport }> {
+  return new Promise((resolvePurge, reject) => {
+    const worker = new Worker(PURGE_ALL_SOURCE, {
+      eval: true,
+      workerData: {
+        archiveUrl: import.meta.resolve('@wirthforge/archive'),
+        sqliteUrl: import.meta.resolve('@wirthforge/storage-sqlite'),
+        databasePath,
+        actor,
+      },
+    });
+    type Reply =
+      | { ok: true; archive: PurgeArchivedReport; report: PurgeReport }
+      | { ok: false; message: string };
+    let reply: Reply | undefined;
+    worker.once('message', (message: Reply) => (reply = message));
+    worker.once('error', (error) => (reply ??= { ok: false, message: error.message }));
+    worker.once('exit', (code) => {
+      if (reply?.ok === true) resolvePurge({ archive: reply.archive, report: reply.report });
+      else
+        reject(
+          new Error(
+            `the purge of everything failed: ${reply?.message ?? `its thread exited with code ${code}`}`,
+          ),
+        );
+    });
+  });
+}
+
 /** The database file of the daemon's store (its SQLite storage's `path`). */
 function databasePathOf(store: EventStore): string {
   const path = (store.storage as { path?: unknown }).path;
@@ -166,21 +318,6 @@ function writerCheckpoint(store: EventStore): () => Promise<{ busy: boolean }> {
   return () => checkpoint.call(storage, 'truncate');
 }
 
-/** The names of every session stream of the store (live or archived), in order. */
-async function sessionStreams(store: EventStore): Promise<string[]> {
-  const db = (store.storage as Partial<Pick<SqliteStorage, 'db'>>).db;
-  if (db === undefined) {
-    throw new DaemonError('internal', 'the daemon’s storage has no read connection');
-  }
-  const rows = await db
-    .selectFrom('streams')
-    .select('name')
-    .where('name', 'like', 'session-%')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => r.name);
-}
-
 /** Runs jobs one at a time, in order (a failed one does not stop the next). */
 function serialQueue(): <T>(job: () => Promise<T>) => Promise<T> {
   let tail: Promise<unknown> = Promise.resolve();
@@ -198,10 +335,35 @@ function serialQueue(): <T>(job: () => Promise<T>) => Promise<T> {
 export function registerStoreAdminRoutes(
   app: FastifyInstance,
   context: DaemonContext,
-  options: { readonly snapshots: SnapshotStore; readonly requireReady: () => void },
+  options: {
+    readonly snapshots: SnapshotStore;
+    readonly requireReady: () => void;
+    /** Restarts the daemon's storage under it (restore, migrate, purge of everything). */
+    readonly restarter?: CoreRestarter;
+  },
 ): void {
   const { store } = context;
   const { snapshots, requireReady } = options;
+  const restarter = (): CoreRestarter => {
+    if (options.restarter === undefined) {
+      throw new DaemonError('internal', 'this server cannot restart its storage');
+    }
+    return options.restarter;
+  };
+  /** Sessions that run (and write to disk): a purge of everything waits for them to end. */
+  const refuseRunning = async (streams?: readonly string[]): Promise<void> => {
+    const running = (await store.openSessions()).filter(
+      (s) => !s.private && (streams === undefined || streams.includes(s.stream)),
+    );
+    if (running.length > 0) {
+      throw new DaemonError(
+        'conflict',
+        running.length === 1
+          ? `session ${running[0]!.sessionId} is running: end it first (POST /v1/sessions/${running[0]!.sessionId}/end), then purge it`
+          : `sessions ${running.map((s) => s.sessionId).join(', ')} are running: end them first (POST /v1/sessions/SESSION/end), then purge`,
+      );
+    }
+  };
   const serial = serialQueue();
 
   app.post(
@@ -222,54 +384,49 @@ export function registerStoreAdminRoutes(
       if ((body.stream === undefined) === !all) {
         throw new DaemonError(
           'invalid_request',
-          'name one stream ({"stream": "session-…"}) or every session ({"all": true})',
+          'name one stream ({"stream": "session-…"}) or everything ({"all": true})',
         );
       }
-      return serial(() => purge(body.stream, all));
+      if (all) {
+        await refuseRunning();
+        const restart = restarter();
+        const done = await restart.restart(
+          {
+            label: 'purge --all',
+            check: () => refuseRunning(),
+            closed: (path) => purgeEverythingOffThread(path, 'wfstate purge --all (daemon)'),
+          },
+          request,
+        );
+        const { archive, report } = done.result;
+        context.logger.warn(
+          { all, streams: report.streams.length, events: report.rows.events },
+          'purged everything for good',
+        );
+        return {
+          all,
+          ...report,
+          positions: report.positions.map(([a, b]) => [a, b]),
+          archive,
+          rebuilt: { sessions: 0, users: 0 },
+        };
+      }
+      return serial(() => purge(body.stream!));
     },
   );
 
-  const purge = async (named: string | undefined, all: boolean): Promise<unknown> => {
+  const purge = async (named: string): Promise<unknown> => {
+    const all = false;
     const path = databasePathOf(store);
-    const streams = named === undefined ? await sessionStreams(store) : [named];
-    const running = (await store.openSessions()).filter((s) => streams.includes(s.stream));
-    if (running.length > 0) {
-      throw new DaemonError(
-        'conflict',
-        running.length === 1
-          ? `session ${running[0]!.sessionId} is running: end it first (POST /v1/sessions/${running[0]!.sessionId}/end), then purge it`
-          : `sessions ${running.map((s) => s.sessionId).join(', ')} are running: end them first (POST /v1/sessions/SESSION/end), then purge`,
-      );
-    }
-    if (named !== undefined && (await store.streamVersion(named)) === 0n) {
+    const streams = [named];
+    await refuseRunning(streams);
+    if ((await store.streamVersion(named)) === 0n) {
       throw new DaemonError('not_found', `no stream ${named} (it has no events)`);
     }
-    const actor = all ? 'wfstate purge --all (daemon)' : 'wfstate purge (daemon)';
+    const actor = 'wfstate purge (daemon)';
     // The archived segments first: the live deletion removes the stream rows naming them.
-    const archive =
-      streams.length === 0
-        ? { streams: [], partitions: [], segments: 0, events: 0, catalogRows: 0, positions: [] }
-        : await purgeArchivedOffThread(path, streams);
-    const rows =
-      streams.length === 0
-        ? {
-            streams: [],
-            sessions: [],
-            users: [],
-            rows: {
-              events: 0,
-              sessions: 0,
-              snapshots: 0,
-              segments: 0,
-              rollups: 0,
-              users: 0,
-              streams: 0,
-              audit: 0,
-              metadata: 0,
-            },
-            positions: [],
-          }
-        : await deleteStreamsBesideWriter(path, streams, { actor });
+    const archive = await purgeArchivedOffThread(path, streams);
+    const rows = await deleteStreamsBesideWriter(path, streams, { actor });
     const file = await rebuildFileBesideWriter(path, writerCheckpoint(store));
     const rebuilt = await store.rebuildProjections();
     context.logger.warn(
@@ -350,6 +507,137 @@ export function registerStoreAdminRoutes(
         }
       }
       return { dropped, replaced };
+    },
+  );
+  app.post(
+    '/v1/admin/restore',
+    {
+      schema: {
+        summary:
+          'Replace the database with a verified database file of the data directory, under the running daemon (wfstate restore)',
+        tags: ['admin'],
+        body: RestoreBodySchema,
+        response: { 200: RestoreResponseSchema, ...schemas.errorResponses },
+      },
+    },
+    async (request) => {
+      requireReady();
+      const database = databasePathOf(store);
+      const file = resolve(dirname(database), (request.body as { file: string }).file);
+      if (dirname(file) !== dirname(database) || databaseFiles(database).includes(file)) {
+        throw new DaemonError(
+          'invalid_request',
+          `body.file: expected a database file in ${dirname(database)} other than the database, got ${file}`,
+        );
+      }
+      if (!existsSync(file) || !statSync(file).isFile()) {
+        throw new DaemonError('not_found', `body.file: no file ${file}`);
+      }
+      // Checked before anything stops: a damaged file is refused with the daemon as it was.
+      let problem: string | undefined;
+      try {
+        const integrity = await checkSqliteFileIntegrity(file);
+        if (integrity.ok) {
+          const probe = await openSqliteReadOnlyStorage({ path: file });
+          await probe.close();
+        } else {
+          problem = integrity.problems[0]?.message ?? 'its integrity check failed';
+        }
+      } catch (error) {
+        problem = (error as Error).message;
+      }
+      if (problem !== undefined) {
+        throw new DaemonError(
+          'invalid_request',
+          `${file} is not a usable WIRTHFORGE State database: ${problem}; the current database was not touched`,
+        );
+      }
+      const aside = `${database}.before-restore-${Date.now()}`;
+      let undone = false;
+      try {
+        const done = await restarter().restart(
+          {
+            label: 'restore',
+            closed: (path) => {
+              moveDatabase(path, aside);
+              renameSync(file, path);
+              return Promise.resolve();
+            },
+            undo: (path) => {
+              for (const f of databaseFiles(path)) rmSync(f, { force: true });
+              moveDatabase(aside, path);
+              undone = true;
+              return Promise.resolve();
+            },
+          },
+          request,
+        );
+        const previous = databaseFiles(aside);
+        for (const f of previous) rmSync(f, { force: true });
+        context.logger.warn(
+          { from: file, headPosition: Number(done.headPosition) },
+          'database restored',
+        );
+        return {
+          restored: database,
+          headPosition: Number(done.headPosition),
+          previousRemoved: previous.length > 0,
+          endedSessions: done.endedSessions,
+          migration: done.migration,
+        };
+      } catch (error) {
+        if (!undone) throw error;
+        throw new DaemonError(
+          'invalid_request',
+          `the restored database did not open cleanly (${(error as Error).message}); the previous database is back in place`,
+          { cause: error },
+        );
+      }
+    },
+  );
+
+  app.post(
+    '/v1/admin/migrate',
+    {
+      schema: {
+        summary:
+          "Apply the pending migrations of the daemon's release, under the running daemon (wfstate migrate up)",
+        tags: ['admin'],
+        body: MigrateBodySchema,
+        response: { 200: MigrateResponseSchema, ...schemas.errorResponses },
+      },
+    },
+    async (request) => {
+      requireReady();
+      const wanted = (request.body as { schemaVersion?: number } | undefined)?.schemaVersion;
+      if (wanted !== undefined && wanted !== SCHEMA_VERSION) {
+        throw new DaemonError(
+          'conflict',
+          `this daemon's release migrates to schema version ${SCHEMA_VERSION}, not ${wanted}: stop it and start the release that knows schema version ${wanted} (a daemon migrates the database when it starts)`,
+        );
+      }
+      const database = databasePathOf(store);
+      const before = pendingMigrations(database);
+      if (before.pending.length === 0 && before.version === SCHEMA_VERSION) {
+        return {
+          previousVersion: before.version,
+          schemaVersion: before.version,
+          applied: [],
+          restarted: false,
+          endedSessions: [],
+        };
+      }
+      const done = await restarter().restart(
+        { label: 'migrate', closed: () => Promise.resolve() },
+        request,
+      );
+      return {
+        previousVersion: before.version,
+        schemaVersion: done.migration.schemaVersion,
+        applied: done.migration.applied,
+        restarted: true,
+        endedSessions: done.endedSessions,
+      };
     },
   );
 }

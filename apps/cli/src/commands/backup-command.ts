@@ -15,7 +15,8 @@ import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
 import { outputFilePath, requireConfirmation } from '../cli-runtime.js';
-import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
+import { runningDaemon } from '../daemon-api.js';
+import type { DaemonApi } from '../daemon-api.js';
 import { CliError } from '../errors.js';
 import { formatBytes, formatCount, keyValues } from '../format-text.js';
 import { requireDatabase, toCliError } from '../open-store.js';
@@ -86,6 +87,65 @@ appears only when all of that passed.
   },
 };
 
+/** What `wfstate restore --json` prints, with or without the daemon. */
+interface RestoreJson {
+  readonly restored: string;
+  readonly from: string;
+  readonly headPosition: bigint;
+  readonly previousRemoved: boolean;
+  /** What opening the restored database did to its schema. */
+  readonly migration: {
+    readonly previousVersion: number;
+    readonly schemaVersion: number;
+    readonly applied: readonly string[];
+  };
+  /** Sessions the daemon ended before it swapped the database (none without it). */
+  readonly endedSessions: readonly string[];
+  readonly via: 'writer' | 'daemon';
+}
+
+function restoreText(json: RestoreJson): string {
+  return [
+    `restored ${json.restored} from ${json.from} (positions 1..${formatCount(json.headPosition)})${json.via === 'daemon' ? ' through the daemon, which serves it now' : ''}; the previous database was removed`,
+    ...(json.migration.applied.length === 0
+      ? []
+      : [
+          `migrated from schema version ${json.migration.previousVersion} to ${json.migration.schemaVersion}: ${json.migration.applied.join(', ')}`,
+        ]),
+    ...(json.endedSessions.length === 0
+      ? []
+      : [`sessions ended before the swap: ${json.endedSessions.join(', ')}`]),
+  ].join('\n');
+}
+
+/**
+ * The restore of a verified database file (unpacked beside the database) by the running
+ * daemon, which swaps it in under itself (`POST /v1/admin/restore`).
+ */
+async function restoreThroughDaemon(
+  daemon: DaemonApi,
+  unpacked: string,
+  source: string,
+): Promise<{ json: RestoreJson; text: string }> {
+  const answer = await daemon.request<{
+    restored: string;
+    headPosition: number;
+    previousRemoved: boolean;
+    endedSessions: string[];
+    migration: RestoreJson['migration'];
+  }>('POST', '/v1/admin/restore', { file: unpacked });
+  const json: RestoreJson = {
+    restored: answer.restored,
+    from: source,
+    headPosition: BigInt(answer.headPosition),
+    previousRemoved: answer.previousRemoved,
+    migration: answer.migration,
+    endedSessions: answer.endedSessions,
+    via: 'daemon',
+  };
+  return { json, text: restoreText(json) };
+}
+
 /** `wfstate restore FILE`. */
 export const restoreCommand: CommandDefinition = {
   name: 'restore',
@@ -100,8 +160,11 @@ export const restoreCommand: CommandDefinition = {
         `${examples('wfstate restore ~/backups/wirthforge-2025-08-17.db.gz', 'wfstate restore backup.db.gz --yes --json')}
 The backup is unpacked beside the database and fully checked first; a damaged backup is
 refused and nothing changes. The current database is kept aside until the restored one
-has opened cleanly, then removed; if the restored one does not open, the current one is
-put back. Needs the writer lock: stop the daemon first.
+has opened cleanly (migrated to this release's schema if it is older), then removed; if
+the restored one does not open, the current one is put back. While the daemon runs, the
+verified file goes to its API: the daemon holds requests (503 with Retry-After), ends
+the running sessions (their final snapshots go with the old database), swaps the
+database under itself, opens it and serves again.
 `,
       );
     runtime.bind<RestoreOptions>(command, async (env, options, [file]) => {
@@ -116,20 +179,15 @@ put back. Needs the writer lock: stop the daemon first.
         `replace ${database} with the backup ${source}`,
         'restore',
       );
-      const daemon = daemonHoldingLock(database);
-      if (daemon !== undefined) {
-        throw daemonHoldsLock(
-          daemon,
-          undefined,
-          'a restore replaces the database file itself, which the daemon has open (its writer, readers and the state it holds in memory would go on with the old file)',
-        );
-      }
+      const daemon = runningDaemon(env);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       let lock;
-      try {
-        lock = acquireLockFile(database);
-      } catch (error) {
-        throw toCliError(error, database);
+      if (daemon === undefined) {
+        try {
+          lock = acquireLockFile(database);
+        } catch (error) {
+          throw toCliError(error, database);
+        }
       }
       const unpacked = temporaryBeside(database, 'restore');
       let aside: string | undefined;
@@ -171,6 +229,7 @@ put back. Needs the writer lock: stop the daemon first.
             { hint: 'use another backup; the current database was not touched', cause: error },
           );
         }
+        if (daemon !== undefined) return await restoreThroughDaemon(daemon, unpacked, source);
         // 2. Keep the current database aside, put the backup in place.
         const current = databaseFiles(database);
         if (current.length > 0) {
@@ -179,10 +238,12 @@ put back. Needs the writer lock: stop the daemon first.
         }
         renameSync(unpacked, database);
         // 3. It must open cleanly (schema, writer, pragmas) before the old one goes.
-        lock.release();
+        lock?.release();
         lock = undefined;
+        let migration;
         try {
           const storage = await openSqliteStorage({ path: database });
+          migration = storage.migration;
           const check = await storage.checkIntegrity({ quick: true });
           await storage.close();
           if (!check.ok) throw new Error(check.problems[0]?.message ?? 'integrity check failed');
@@ -205,16 +266,16 @@ put back. Needs the writer lock: stop the daemon first.
         const previous = aside;
         if (previous !== undefined)
           for (const f of databaseFiles(previous)) rmSync(f, { force: true });
-        const json = {
+        const json: RestoreJson = {
           restored: database,
           from: source,
           headPosition,
           previousRemoved: previous !== undefined,
+          migration,
+          endedSessions: [],
+          via: 'writer',
         };
-        return {
-          json,
-          text: `restored ${database} from ${source} (positions 1..${formatCount(headPosition)}); the previous database was removed`,
-        };
+        return { json, text: restoreText(json) };
       } finally {
         rmSync(unpacked, { force: true });
         lock?.release();

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommonOptions } from '../cli-runtime.js';
-import { daemonHoldingLock, daemonHoldsLock, runningDaemon } from '../daemon-api.js';
+import { runningDaemon } from '../daemon-api.js';
 import { formatBytes, keyValues } from '../format-text.js';
 import { openReadOnly, openWritable, requireDatabase, toCliError } from '../open-store.js';
 
@@ -63,39 +63,59 @@ export const migrateCommand: CommandDefinition = {
     const up = runtime
       .common(migrate.command('up'))
       .description(
-        'apply pending migrations (needs the writer lock, or nothing pending while the daemon runs; a newer schema is refused)',
+        'apply pending migrations (through the daemon while it runs; a newer schema is refused)',
       )
-      .addHelpText('after', examples('wfstate migrate up', 'wfstate migrate up --json'));
+      .addHelpText(
+        'after',
+        `${examples('wfstate migrate up', 'wfstate migrate up --json')}
+While the daemon runs, it migrates the database under itself when its release knows the
+pending migrations: it holds requests (503 with Retry-After), ends the running sessions
+(with their final snapshots), closes the database, opens it again (which migrates it)
+and serves again. A daemon of another release is refused: restart it from this one (a
+daemon migrates the database when it starts).
+`,
+      );
     runtime.bind<CommonOptions>(up, async (env) => {
-      const database = requireDatabase(env);
-      const daemon = daemonHoldingLock(database);
+      requireDatabase(env);
+      const daemon = runningDaemon(env);
+      let json: {
+        previousVersion: number;
+        schemaVersion: number;
+        applied: readonly string[];
+        endedSessions: readonly string[];
+        via: 'writer' | 'daemon';
+      };
       if (daemon !== undefined) {
-        // The daemon migrated the schema when it opened the database; with nothing
-        // pending there is nothing to write.
-        const open = await openReadOnly(env);
-        const version = open.storage.schemaVersion;
+        const answer = await daemon.request<{
+          previousVersion: number;
+          schemaVersion: number;
+          applied: string[];
+          endedSessions: string[];
+        }>('POST', '/v1/admin/migrate', { schemaVersion: SCHEMA_VERSION });
+        json = {
+          previousVersion: answer.previousVersion,
+          schemaVersion: answer.schemaVersion,
+          applied: answer.applied,
+          endedSessions: answer.endedSessions,
+          via: 'daemon',
+        };
+      } else {
+        const open = await openWritable(env);
+        const migration = open.storage.migration;
         await open.close();
-        if (version === SCHEMA_VERSION) {
-          return {
-            json: { previousVersion: version, schemaVersion: version, applied: [], via: 'daemon' },
-            text: `up to date: schema version ${version} (the daemon, pid ${daemon}, migrated it when it started)`,
-          };
-        }
-        throw daemonHoldsLock(
-          daemon,
-          undefined,
-          `the schema is at version ${version} and this release migrates to ${SCHEMA_VERSION}; a migration changes tables under the daemon's writer and prepared statements`,
-        );
+        json = { ...migration, endedSessions: [], via: 'writer' };
       }
-      const open = await openWritable(env);
-      const migration = open.storage.migration;
-      await open.close();
+      const through = daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`;
       return {
-        json: migration,
-        text:
-          migration.applied.length === 0
-            ? `up to date: schema version ${migration.schemaVersion}`
-            : `migrated from schema version ${migration.previousVersion} to ${migration.schemaVersion}: ${migration.applied.join(', ')}`,
+        json,
+        text: [
+          json.applied.length === 0
+            ? `up to date: schema version ${json.schemaVersion}${through}`
+            : `migrated from schema version ${json.previousVersion} to ${json.schemaVersion}${through}: ${json.applied.join(', ')}`,
+          ...(json.endedSessions.length === 0
+            ? []
+            : [`sessions ended before the migration: ${json.endedSessions.join(', ')}`]),
+        ].join('\n'),
       };
     });
   },

@@ -60,10 +60,7 @@ export const purgeCommand: CommandDefinition = {
     const command = runtime
       .common(program.command('purge'))
       .argument('[session]', 'session id (or --all)')
-      .option(
-        '--all',
-        'every session, user and event: an empty store (with the daemon running: every session)',
-      )
+      .option('--all', 'every session, user and event: an empty store (with or without the daemon)')
       .option('-y, --yes', 'do not ask for confirmation')
       .description(
         'delete a session (or everything) for good, from the database, its WAL and its free pages',
@@ -77,11 +74,12 @@ its user's progress is recomputed from what remains. Deleted pages are zeroed (s
 WAL is emptied (checkpoint TRUNCATE) and the file rebuilt (VACUUM), so nothing of it
 stays on disk; backups that wfstate wrote inside the data directory (${BACKUPS_DIR}/) hold
 the old data too and are deleted. Backups elsewhere are yours to delete.
-Asks for confirmation on a terminal; scripts pass --yes. While the daemon runs, the purge
-goes through its API and the daemon stays up: a running session is refused (end it
-first); --all removes every session (events, rows, snapshots, rollups, archived segments)
-and keeps the user and system streams the daemon's writer holds open (stop the daemon
-for an empty store). Otherwise wfstate takes the writer lock and --all empties the store.
+--all empties the store: every session, user (progress included), event, snapshot,
+rollup, audit row and archive partition. Asks for confirmation on a terminal; scripts
+pass --yes. While the daemon runs, the purge goes through its API and the daemon stays
+up: a running session is refused (end it first); for --all the daemon holds requests a
+moment (503 with Retry-After), empties the store with its database closed and serves the
+empty store. Otherwise wfstate takes the writer lock.
 `,
       );
     runtime.bind<PurgeOptions>(command, async (env, options, [arg]) => {
@@ -107,7 +105,7 @@ for an empty store). Otherwise wfstate takes the writer lock and --all empties t
         env,
         options.yes,
         sessionId === undefined
-          ? `delete EVERY session${daemon === undefined ? ', user and event' : ''} in ${database} for good`
+          ? `delete EVERY session, user and event in ${database} for good`
           : `delete session ${sessionId} for good`,
         sessionId ?? 'purge all',
       );
@@ -164,7 +162,7 @@ for an empty store). Otherwise wfstate takes the writer lock and --all empties t
         via,
       };
       const text = [
-        `purged ${stream === undefined ? (daemon === undefined ? 'everything' : 'every session') : `session ${sessionId}`} from ${database}${daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`}`,
+        `purged ${stream === undefined ? 'everything' : `session ${sessionId}`} from ${database}${daemon === undefined ? '' : ` (through the daemon, pid ${daemon.pid})`}`,
         table(
           ['removed', 'rows'],
           Object.entries(report.rows).map(([k, v]) => [k, formatCount(v)]),
