@@ -42,7 +42,9 @@ import pg from 'pg';
 import type { PoolConfig } from 'pg';
 import { crc32 } from 'node:zlib';
 
+import { APPEND_FUNCTION, useAppendFunction } from './append-function.js';
 import { GroupRows, planAppend } from './append-plan.js';
+import { binaryBytesArray, binaryIntArray } from './binary-array.js';
 import type { AppendState, PlannedBatch } from './append-plan.js';
 import { classifyPostgresError, toPostgresStorageError } from './errors.js';
 import { useStatementReferences } from './event-references.js';
@@ -165,32 +167,87 @@ select * from unnest($10::int8[], $11::int4[], $12::int8[], $13::int4[], $14::in
   $15::int8[], $16::int8[], $17::text[], $18::bytea[], $19::int8[])`;
 
 function writeGroupStatement(rows: GroupRows): pg.QueryConfig {
+  return { name: 'wf_append_write', text: APPEND_WRITE_QUERY, values: groupValues(rows) };
+}
+
+/**
+ * The 19 arrays of a group's rows, in the order of {@link APPEND_WRITE_QUERY}, in binary
+ * (see {@link binaryIntArray}).
+ */
+function groupValues(rows: GroupRows): Buffer[] {
   const streams = [...rows.newStreams.values()];
-  return {
-    name: 'wf_append_write',
-    text: APPEND_WRITE_QUERY,
-    values: [
+  return [
+    binaryIntArray(
       rows.newTypes.map((t) => t.id),
+      32,
+    ),
+    binaryBytesArray(
       rows.newTypes.map((t) => t.name),
+      'text',
+    ),
+    binaryIntArray(
       streams.map((s) => s.id),
+      32,
+    ),
+    binaryBytesArray(
       streams.map((s) => s.name),
+      'text',
+    ),
+    binaryBytesArray(
       streams.map((s) => s.kind),
+      'text',
+    ),
+    binaryIntArray(
       streams.map((s) => s.version),
+      64,
+    ),
+    binaryIntArray(
       streams.map((s) => s.createdUs),
-      [...rows.versions.keys()],
-      [...rows.versions.values()],
-      rows.position,
-      rows.streamId,
-      rows.version,
-      rows.typeId,
-      rows.schemaVersion,
-      rows.timestampUs,
-      rows.frameId,
-      rows.eventId,
-      rows.payload,
-      rows.checksum,
-    ],
-  };
+      64,
+    ),
+    binaryIntArray([...rows.versions.keys()], 32),
+    binaryIntArray([...rows.versions.values()], 64),
+    binaryIntArray(rows.position, 64),
+    binaryIntArray(rows.streamId, 32),
+    binaryIntArray(rows.version, 64),
+    binaryIntArray(rows.typeId, 32),
+    binaryIntArray(rows.schemaVersion, 32),
+    binaryIntArray(rows.timestampUs, 64),
+    binaryIntArray(rows.frameId, 64),
+    binaryBytesArray(rows.eventId, 'text'),
+    binaryBytesArray(rows.payload, 'bytea'),
+    binaryIntArray(rows.checksum, 64),
+  ];
+}
+
+/** The call of {@link APPEND_FUNCTION}: the lock's keys, what the plan assumed, the rows. */
+const APPEND_CALL_QUERY = `select ${APPEND_FUNCTION}($1::int4, $2::int4, $3::int8, $4::int4[],
+  $5::int8[], $6::int4[], $7::text[], $8::int4[], $9::text[], $10::text[], $11::int8[],
+  $12::int8[], $13::int4[], $14::int8[], $15::int8[], $16::int4[], $17::int8[], $18::int4[],
+  $19::int4[], $20::int8[], $21::int8[], $22::text[], $23::bytea[], $24::int8[]) as ok`;
+
+/** Streams whose id and version a storage remembers at most (the oldest are forgotten). */
+const MAX_KNOWN_STREAMS = 4096;
+
+/**
+ * What this storage's last commit left the store at: a guess that {@link APPEND_FUNCTION}
+ * checks under the lock. `trusted` when no other writer was seen moving the head since.
+ */
+interface KnownHead {
+  readonly head: number;
+  readonly nextStreamId: number;
+  readonly nextTypeId: number;
+  readonly trusted: boolean;
+}
+
+/** A group planned against {@link KnownHead}, for one call of {@link APPEND_FUNCTION}. */
+interface KnownPlan {
+  readonly head: number;
+  readonly state: AppendState;
+  readonly rows: GroupRows;
+  readonly planned: readonly PlannedBatch[];
+  /** Version each existing stream of the group had when planned, by id. */
+  readonly check: ReadonlyMap<number, number>;
 }
 
 /** A failed COMMIT: the group's outcome is unknown to retry, so every batch rejects. */
@@ -356,7 +413,20 @@ export async function openPostgresStorage(
       // appends, the same guarantees.
       if (classifyPostgresError(error) !== 'readonly') throw error;
     }
-    return new PostgresEventStorage(db, pool, schema, readPageSize, migration);
+    let appendFunction = true;
+    try {
+      await useAppendFunction(
+        db as Kysely<unknown>,
+        schema,
+        appendLockKey(schema),
+        PURGED_HEAD_KEY,
+      );
+    } catch (error) {
+      // A role that may not change the schema appends in four round trips per group.
+      if (classifyPostgresError(error) !== 'readonly') throw error;
+      appendFunction = false;
+    }
+    return new PostgresEventStorage(db, pool, schema, readPageSize, migration, appendFunction);
   } catch (error) {
     await db.destroy().catch(() => undefined);
     throw toPostgresStorageError(error, `cannot open ${where}`);
@@ -371,6 +441,13 @@ class PostgresEventStorage implements PostgresStorage {
   private readonly lockKey: number;
   /** Type ids by name: ids are never reused, so a committed entry never goes stale. */
   private readonly typeIds = new Map<string, number>();
+  /** See {@link KnownHead}; undefined after a failure. */
+  private known: KnownHead | undefined;
+  /** Id and version of the streams this storage appended to last (guesses, checked). */
+  private readonly knownStreams = new Map<
+    string,
+    { readonly id: number; readonly version: number }
+  >();
 
   constructor(
     readonly db: Kysely<Database>,
@@ -378,6 +455,7 @@ class PostgresEventStorage implements PostgresStorage {
     readonly schema: string,
     private readonly pageSize: number,
     readonly migration: MigrationReport,
+    private readonly appendFunction: boolean,
   ) {
     this.lockKey = crc32(schema) | 0;
   }
@@ -450,6 +528,10 @@ class PostgresEventStorage implements PostgresStorage {
    * none is stored.
    */
   private async runGroup(group: readonly QueuedAppend[], lookUpIds = false): Promise<void> {
+    if (!lookUpIds) {
+      const plan = this.planFromKnown(group);
+      if (plan !== undefined && (await this.runKnown(group, plan))) return;
+    }
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -463,6 +545,7 @@ class PostgresEventStorage implements PostgresStorage {
     try {
       outcomes = await this.applyGroup(client, group, lookUpIds);
     } catch (error) {
+      this.known = undefined;
       const atCommit = error instanceof CommitFailed;
       const cause = atCommit ? error.cause : error;
       broken = isConnectionError(cause);
@@ -504,6 +587,9 @@ class PostgresEventStorage implements PostgresStorage {
       `begin; select pg_advisory_xact_lock(${APPEND_LOCK_NAMESPACE}::int4, ${this.lockKey}::int4)`,
     );
     const state = await this.readAppendState(client, group, lookUpIds);
+    // No other writer moved the head since this storage's last commit: the next group
+    // may be planned without reading the state (see runKnown).
+    const trusted = this.known?.head === state.head;
     const rows = new GroupRows();
     const nowUs = Date.now() * 1000;
     const planned = group.map((item): PlannedBatch | { error: unknown } => {
@@ -550,7 +636,132 @@ class PostgresEventStorage implements PostgresStorage {
     }
     // Remembered only once committed: a rolled-back type id must not be.
     for (const { id, name } of rows.newTypes) this.typeIds.set(name, id);
+    this.remember(state, trusted);
     return outcomes;
+  }
+
+  /** Keeps what a committed group left the store at (see {@link KnownHead}). */
+  private remember(state: AppendState, trusted: boolean): void {
+    this.known = {
+      head: state.head,
+      nextStreamId: state.nextStreamId,
+      nextTypeId: state.nextTypeId,
+      trusted,
+    };
+    for (const [name, { id, version }] of state.streams) {
+      this.knownStreams.delete(name);
+      this.knownStreams.set(name, { id, version });
+    }
+    for (const name of this.knownStreams.keys()) {
+      if (this.knownStreams.size <= MAX_KNOWN_STREAMS) break;
+      this.knownStreams.delete(name);
+    }
+  }
+
+  /**
+   * Plans `group` against what this storage's last commit left (no state read), when the
+   * schema has {@link APPEND_FUNCTION}, no other writer was seen since, every stream of
+   * the group is known, no batch has row writes and every batch plans without error
+   * (a failure is confirmed against the state read under the lock). Undefined otherwise.
+   */
+  private planFromKnown(group: readonly QueuedAppend[]): KnownPlan | undefined {
+    const known = this.known;
+    if (!this.appendFunction || known === undefined || !known.trusted) return undefined;
+    const streams = new Map<string, { readonly id: number; version: number }>();
+    const check = new Map<number, number>();
+    for (const item of group) {
+      if (item.writes.length > 0) return undefined;
+      for (const append of item.appends) {
+        const entry = this.knownStreams.get(append.stream);
+        if (entry === undefined) return undefined;
+        streams.set(append.stream, { id: entry.id, version: entry.version });
+        check.set(entry.id, entry.version);
+      }
+    }
+    const state: AppendState = {
+      head: known.head,
+      nextStreamId: known.nextStreamId,
+      nextTypeId: known.nextTypeId,
+      streams,
+      types: new Map(this.typeIds),
+      stored: new Map(),
+    };
+    const rows = new GroupRows();
+    const nowUs = Date.now() * 1000;
+    const planned: PlannedBatch[] = [];
+    for (const item of group) {
+      try {
+        planned.push(planAppend(state, rows, item.appends, item.writes, nowUs));
+      } catch {
+        return undefined;
+      }
+    }
+    return { head: known.head, state, rows, planned, check };
+  }
+
+  /**
+   * One round trip for the group: a call of {@link APPEND_FUNCTION} in a transaction of
+   * its own, which takes the lock, checks the head and versions `plan` assumed and writes
+   * every row; the transaction commits as the call ends. Resolves false when the group
+   * must go the four-round-trip way (the check failed, or the server refused a row:
+   * nothing was written); true when it is settled (a connection lost during the call
+   * rejects every batch, as a failed COMMIT does).
+   */
+  private async runKnown(group: readonly QueuedAppend[], plan: KnownPlan): Promise<boolean> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      const failure = toPostgresStorageError(error, 'append');
+      for (const item of group) item.reject(failure);
+      return true;
+    }
+    let ok: boolean;
+    try {
+      const result = await client.query<{ ok: boolean }>({
+        name: 'wf_append_call',
+        text: APPEND_CALL_QUERY,
+        values: [
+          APPEND_LOCK_NAMESPACE,
+          this.lockKey,
+          plan.head,
+          binaryIntArray([...plan.check.keys()], 32),
+          binaryIntArray([...plan.check.values()], 64),
+          ...groupValues(plan.rows),
+        ],
+      });
+      ok = result.rows[0]?.ok === true;
+    } catch (error) {
+      this.known = undefined;
+      const broken = isConnectionError(error);
+      client.release(broken);
+      if (broken) {
+        const mapped = toPostgresStorageError(error, 'append');
+        for (const item of group) item.reject(mapped);
+        return true;
+      }
+      if (needsStoredIds(error)) {
+        await this.runGroup(group, true);
+        return true;
+      }
+      return false;
+    }
+    client.release();
+    if (!ok) {
+      this.known = undefined;
+      return false;
+    }
+    for (const { id, name } of plan.rows.newTypes) this.typeIds.set(name, id);
+    this.remember(plan.state, true);
+    group.forEach((item, i) => {
+      const batch = plan.planned[i]!;
+      item.resolve({
+        streams: batch.streams,
+        lastPosition: BigInt(batch.lastPosition),
+        writes: [],
+      });
+    });
+    return true;
   }
 
   /** What the group's plans need, in one query under the lock. */
