@@ -1,8 +1,9 @@
 /**
  * Write commands while a real daemon (`wfstated`, started here on a free port) holds the
- * writer lock: those its API offers go through it (import, snapshot create and prune,
- * purge of a session or of every session, vacuum, repair), the others refuse with exit 4,
- * say why and say to stop the daemon; reads work beside it.
+ * writer lock: they go through its API (import, snapshot create and prune, purge of a
+ * session or of everything, vacuum, repair; restore and migrate up in
+ * `cli.daemon-restart.integration.test.ts`), `sync push|pull` refuses with exit 4, says
+ * why and says to stop the daemon; reads work beside it.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ import {
   filesContaining,
   fixtureDataDir,
   removeFixtureCopies,
+  PURGE_JSON_KEYS,
+  rowCount,
   sealEverything,
   streamHolds,
   tempDir,
@@ -274,26 +277,13 @@ describe('wfstate with a running daemon', () => {
       sessionId: PUBLIC_SESSION,
     });
 
-    const shape = [
-      'all',
-      'archive',
-      'backupsRemoved',
-      'bytesAfter',
-      'bytesBefore',
-      'positions',
-      'rebuilt',
-      'rows',
-      'sessions',
-      'streams',
-      'users',
-      'via',
-      'walBytesAfter',
-    ];
+    const shape = PURGE_JSON_KEYS;
     interface Purged {
       all: boolean;
       via: string;
       streams: string[];
       sessions: string[];
+      users: string[];
       rows: { events: number; sessions: number };
       archive: { segments: number };
       rebuilt: { sessions: number };
@@ -325,8 +315,13 @@ describe('wfstate with a running daemon', () => {
       all: true,
       via: 'daemon',
       rows: { sessions: 3 },
-      rebuilt: { sessions: 0 },
+      rebuilt: { sessions: 0, users: 0 },
     });
+    expect(purged.users).toEqual(expect.arrayContaining(['ada']));
+    // Everything, as without the daemon: users' progress and every stream included.
+    for (const table of ['streams', 'users', 'events', 'sessions'] as const) {
+      expect(rowCount(dir, table), table).toBe(0);
+    }
     expect([...purged.sessions].sort()).toEqual([PRIVATE_SESSION, PUBLIC_SESSION, running].sort());
     expect(purged.streams).toEqual(
       expect.arrayContaining([`session-${PUBLIC_SESSION}`, `session-${PRIVATE_SESSION}`]),
@@ -368,7 +363,10 @@ describe('wfstate with a running daemon', () => {
   it('refuses the writes its API does not offer with exit 4, naming the daemon and why', async () => {
     const dir = fixtureDataDir('dlocked');
     await daemonOn(dir);
-    for (const argv of [['restore', join(dir, 'state.db'), '--yes']]) {
+    for (const argv of [
+      ['sync', 'push', '--hub', 'postgres://127.0.0.1:1/none'],
+      ['sync', 'pull', '--hub', 'postgres://127.0.0.1:1/none'],
+    ]) {
       const run = await cli([...argv, '--data-dir', dir, '--json']);
       expect(run.code, argv.join(' ')).toBe(4);
       const body = JSON.parse(run.stdout) as { error: { message: string; hint: string } };

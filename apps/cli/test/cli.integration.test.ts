@@ -29,7 +29,9 @@ import {
   streamHolds,
   removeFixtureCopies,
   fixtureDataDir,
+  rowCount,
   tempDir,
+  PURGE_JSON_KEYS,
 } from './fixtures.js';
 
 /** Every migration this release knows, in order. */
@@ -214,6 +216,8 @@ describe('init, status, doctor, migrate, vacuum', () => {
       schemaVersion: SCHEMA_VERSION,
       previousVersion: SCHEMA_VERSION,
       applied: [],
+      endedSessions: [],
+      via: 'writer',
     });
     const vacuum = await json<{ bytesAfter: number; bytesBefore: number }>([
       'vacuum',
@@ -637,7 +641,25 @@ describe('backup and restore', () => {
       '--data-dir',
       dir,
     ]);
-    expect(restored).toMatchObject({ headPosition: backup.headPosition, previousRemoved: true });
+    // The same shape as through the daemon (cli.daemon-restart.integration.test.ts).
+    expect(Object.keys(restored).sort()).toEqual(
+      [
+        'endedSessions',
+        'from',
+        'headPosition',
+        'migration',
+        'previousRemoved',
+        'restored',
+        'via',
+      ].sort(),
+    );
+    expect(restored).toMatchObject({
+      headPosition: backup.headPosition,
+      previousRemoved: true,
+      endedSessions: [],
+      migration: { applied: [] },
+      via: 'writer',
+    });
     const list = await json<{ sessions: unknown[] }>(['sessions', 'list', '--data-dir', dir]);
     expect(list.sessions).toHaveLength(2);
     expect(await json(['verify', '--deep', '--data-dir', dir])).toMatchObject({ ok: true });
@@ -887,9 +909,15 @@ describe('purge', () => {
       '--data-dir',
       dir,
     ]);
+    expect(Object.keys(all).sort()).toEqual(PURGE_JSON_KEYS);
+    expect(all).toMatchObject({ all: true, via: 'writer' });
     expect(all.archive.segments).toBeGreaterThan(0);
     expect(all.archive.partitions).toMatchObject([{ removed: true }]);
     expect(existsSync(join(dir, 'archive', '2025-08.db'))).toBe(false);
+    // Everything: users' progress and every stream included.
+    for (const table of ['streams', 'users', 'events', 'sessions'] as const) {
+      expect(rowCount(dir, table), table).toBe(0);
+    }
     expect(await json(['status', '--data-dir', dir])).toMatchObject({
       sessions: { total: 0 },
       events: { stored: 0 },

@@ -277,3 +277,30 @@ export function archivedSegmentSlices(dir: string, stream: string): Buffer[] {
   }
   return slices;
 }
+
+/** Rows of a table of `dir`'s database (read-only). */
+export function rowCount(dir: string, table: 'streams' | 'users' | 'events' | 'sessions'): number {
+  const c = openConnection(join(dir, 'state.db'), { readonly: true });
+  try {
+    return c.prepare(`select count(*) from ${table}`).pluck().get() as number;
+  } finally {
+    c.close();
+  }
+}
+
+/** The keys of `wfstate purge --json`, with or without the daemon. */
+export const PURGE_JSON_KEYS = [
+  'all',
+  'archive',
+  'backupsRemoved',
+  'bytesAfter',
+  'bytesBefore',
+  'positions',
+  'rebuilt',
+  'rows',
+  'sessions',
+  'streams',
+  'users',
+  'via',
+  'walBytesAfter',
+];

@@ -41,6 +41,8 @@ describe('openapi.json', () => {
         '/v1/admin/vacuum',
         '/v1/admin/rebuild-projections',
         '/v1/admin/snapshots/drop-corrupt',
+        '/v1/admin/restore',
+        '/v1/admin/migrate',
       ].sort(),
     );
     expect(document.paths['/v1/sessions/{id}/events']?.post?.requestBody).toBeDefined();

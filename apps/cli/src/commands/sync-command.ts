@@ -15,6 +15,7 @@ import type { Command } from 'commander';
 import type { CommandDefinition } from '../command-definition.js';
 import { examples } from '../command-definition.js';
 import type { CommandEnv, CommonOptions } from '../cli-runtime.js';
+import { daemonHoldingLock, daemonHoldsLock } from '../daemon-api.js';
 import { CliError } from '../errors.js';
 import { formatCount, keyValues, table } from '../format-text.js';
 import { openReadOnly, openWritable } from '../open-store.js';
@@ -159,6 +160,14 @@ function runCommand(
   runtime.bind<SyncOptions>(command, async (env, options) => {
     const config = hubConfig(env, options);
     const pageSize = pageSizeOf(options);
+    const daemon = daemonHoldingLock(env.dataDir.database);
+    if (daemon !== undefined) {
+      throw daemonHoldsLock(
+        daemon,
+        undefined,
+        'a sync reads and writes the store for as long as the hub takes; the daemon syncs itself when a hub URL and an interval are set (url and intervalMs in sync.json, or WF_SYNC_URL and WF_SYNC_INTERVAL_MS)',
+      );
+    }
     const open = await openWritable(env);
     try {
       const database = open.storage.path;
