@@ -7,6 +7,14 @@ export {
   walChecksum,
 } from './sqlite-wal-check.js';
 export type { WalDamage, WalScan } from './sqlite-wal-check.js';
+export { repairSqliteWal, salvageSqliteWal } from './sqlite-wal-salvage.js';
+export type {
+  CorrectedWalFrame,
+  DamagedWalFrame,
+  DroppedWalFrame,
+  WalRepair,
+  WalSalvage,
+} from './sqlite-wal-salvage.js';
 export { headMarkerPath, readHeadMarker } from './sqlite-head-marker.js';
 export type { HeadMarker } from './sqlite-head-marker.js';
 

@@ -48,6 +48,7 @@ import {
   recordWalDamage,
 } from './sqlite-wal-check.js';
 import type { WalDamage } from './sqlite-wal-check.js';
+import { salvageSqliteWal } from './sqlite-wal-salvage.js';
 import { SqliteWriterClient } from './sqlite-writer-client.js';
 import type { WriterStart } from './sqlite-writer-client.js';
 import type { CheckpointMode, CheckpointResult } from './sqlite-writer-protocol.js';
@@ -102,7 +103,8 @@ export interface SqliteStorageOptions {
    * Called once for each damage found at open: a WAL whose committed frames SQLite would
    * discard, a WAL cut short, or commits missing (a deleted WAL). The damaged WAL is
    * copied beside the database first and a report left there for `checkIntegrity`; the
-   * store then opens at the last intact commit. Default: a process warning
+   * commits after a bit flip are salvaged where a checked repair allows (see
+   * `WalDamage.salvage`), else the store opens at the last intact commit. Default: a process warning
    * (`WIRTHFORGE_WAL_DAMAGE`) with the message. Also listed in {@link SqliteStorage.walDamage}.
    */
   readonly onWalDamage?: ((damage: WalDamage) => void) | undefined;
@@ -494,7 +496,19 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     // A WAL left beside a head marker is copied before SQLite reads it: if the head then
     // comes up short (a WAL cut short), the copy is what was lost; otherwise it goes.
     const copy = inWal !== undefined || marker !== undefined ? quarantineWal(path) : undefined;
-    if (inWal !== undefined) walDamage.push(recordWalDamage({ ...inWal, quarantine: copy }));
+    if (inWal !== undefined) {
+      // The commits after the damage: a copy replayed from the repaired WAL takes the
+      // database's place once its checks pass; the damaged WAL stays kept as `copy`.
+      const salvage = copy === undefined ? undefined : await salvageSqliteWal(path, copy);
+      walDamage.push(
+        recordWalDamage({
+          ...inWal,
+          message: salvage === undefined ? inWal.message : `${inWal.message}; ${salvage.message}`,
+          quarantine: copy,
+          salvage,
+        }),
+      );
+    }
     const migration = await migrate(path, resolved.busyTimeoutMs);
     startedWriter = start.open();
     const open = (): SqliteConnection => {

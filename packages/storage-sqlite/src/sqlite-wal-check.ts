@@ -25,6 +25,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 
 import type { HeadMarker } from './sqlite-head-marker.js';
+import type { WalSalvage } from './sqlite-wal-salvage.js';
 
 const WAL_HEADER_BYTES = 32;
 const FRAME_HEADER_BYTES = 24;
@@ -231,6 +232,11 @@ export interface WalDamage {
   readonly quarantine?: string | undefined;
   /** The report file beside the database that keeps this finding for `verify`. */
   readonly report?: string | undefined;
+  /**
+   * For `wal_damaged`: what the open salvaged of the commits after the damage (the WAL
+   * repaired and replayed, positions `headBefore + 1` to `headAfter`), or why it could not.
+   */
+  readonly salvage?: WalSalvage | undefined;
 }
 
 /**
@@ -349,6 +355,7 @@ export function readWalDamageReports(path: string): WalDamage[] {
           database: path,
           quarantine: value.quarantine,
           report,
+          salvage: value.salvage,
         });
         continue;
       }

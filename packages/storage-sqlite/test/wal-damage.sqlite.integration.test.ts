@@ -133,8 +133,14 @@ describe('the WAL of a killed writer', () => {
     const path = caseCopy('flip');
     const wal = readFileSync(`${path}-wal`);
     const frameBytes = 24 + 4096;
-    const at = 32 + 10 * frameBytes + 24 + 100; // inside the page of frame 11
-    wal[at] = wal[at]! ^ 0x01;
+    // Two bits inside the pages of frames 11 and 12: past what the open can salvage
+    // (see wal-salvage.sqlite.integration.test.ts), so the commits after them are lost.
+    for (const frame of [10, 11]) {
+      for (const offset of [100, 200]) {
+        const at = 32 + frame * frameBytes + 24 + offset;
+        wal[at] = wal[at]! ^ 0x01;
+      }
+    }
     writeFileSync(`${path}-wal`, wal);
     const scan = scanSqliteWal(wal);
     expect(scan.firstBadFrame).toBe(11);
@@ -152,6 +158,8 @@ describe('the WAL of a killed writer', () => {
     expect(opened.reported.map((d) => d.kind)).toEqual(kinds);
     const damaged = opened.damage[0]!;
     expect(damaged.message).toMatch(/frame 11 \(byte \d+\) fails its checksum; \d+ committed/);
+    expect(damaged.message).toContain('not salvaged');
+    expect(damaged.salvage?.installed).toBe(false);
     expect(damaged.quarantine).toBeDefined();
     expect(readFileSync(damaged.quarantine!).equals(wal)).toBe(true);
     expect(statSync(damaged.quarantine!).mode & 0o777).toBe(0o600);

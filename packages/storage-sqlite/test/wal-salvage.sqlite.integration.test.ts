@@ -1,0 +1,250 @@
+import {
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  checkSqliteFileIntegrity,
+  openSqliteReadOnlyStorage,
+  openSqliteStorage,
+  scanSqliteWal,
+} from '../src/index.js';
+import type { WalDamage } from '../src/index.js';
+import { runNode, tempDir } from './fixtures.js';
+
+const COMMITS = 40;
+const EVENTS_PER_COMMIT = 30;
+const PAGE = 4096;
+const FRAME = 24 + PAGE;
+
+/**
+ * A writer that commits COMMITS batches (one commit each, no checkpoint: the WAL holds
+ * them all, as after a crash), prints the last acknowledged position, then is killed.
+ * Every event carries an id, so a duplicate would be seen.
+ */
+const CHILD = `
+const { openSqliteStorage } = await import(process.env.DIST);
+const [path] = process.argv.slice(1);
+const storage = await openSqliteStorage({
+  path, checkpointIntervalMs: 0, walAutocheckpointPages: 100000, seal: false,
+});
+let clock = 1_755_460_080_000_000;
+let last = 0n;
+for (let c = 0; c < ${COMMITS}; c++) {
+  const events = Array.from({ length: ${EVENTS_PER_COMMIT} }, (_, i) => ({
+    type: 'energy.update', schemaVersion: 1, timestampUs: (clock += 278), frameId: c,
+    eventId: 'e-' + c + '-' + i, payload: new Uint8Array(120).fill(c * 7 + i),
+  }));
+  const result = await storage.appendBatch([{ stream: 'session-' + (c % 3), expectedVersion: 'any', events }]);
+  last = result.lastPosition;
+}
+console.log('acked ' + last);
+process.kill(process.pid, 'SIGKILL');
+`;
+
+let dir: string;
+let remove: () => Promise<void>;
+let acked: bigint;
+/** Every acknowledged event, read from an undamaged copy: position -> content. */
+let expected: Map<bigint, string>;
+
+function caseCopy(name: string): string {
+  const caseDir = join(dir, name);
+  rmSync(caseDir, { recursive: true, force: true });
+  mkdirSync(caseDir, { recursive: true });
+  for (const file of readdirSync(join(dir, 'live'))) {
+    copyFileSync(join(dir, 'live', file), join(caseDir, file));
+  }
+  return join(caseDir, 'state.db');
+}
+
+/** Position -> content of every event a full read returns (it refuses a damaged row). */
+async function readEvents(path: string): Promise<Map<bigint, string>> {
+  const storage = await openSqliteReadOnlyStorage({ path });
+  const out = new Map<bigint, string>();
+  try {
+    for await (const r of storage.readAll()) {
+      expect(out.has(r.position)).toBe(false);
+      out.set(
+        r.position,
+        [
+          r.stream,
+          r.version,
+          r.type,
+          r.timestampUs,
+          r.frameId,
+          r.eventId,
+          Buffer.from(r.payload).toString('hex'),
+        ].join('|'),
+      );
+    }
+  } finally {
+    await storage.close();
+  }
+  return out;
+}
+
+async function open(path: string): Promise<{ damage: readonly WalDamage[]; head: bigint }> {
+  const reported: WalDamage[] = [];
+  const storage = await openSqliteStorage({
+    path,
+    seal: false,
+    onWalDamage: (d) => reported.push(d),
+  });
+  try {
+    expect(reported).toEqual(storage.walDamage);
+    return { damage: storage.walDamage, head: await storage.headPosition() };
+  } finally {
+    await storage.close();
+  }
+}
+
+/** Frames of the WAL: page number, and whether a later frame writes that page again. */
+function frames(wal: Buffer): { page: number; rewritten: boolean }[] {
+  const count = Math.floor((wal.length - 32) / FRAME);
+  const out = Array.from({ length: count }, (_, i) => ({
+    page: wal.readUInt32BE(32 + i * FRAME),
+    rewritten: false,
+  }));
+  const seen = new Set<number>();
+  for (let i = count - 1; i >= 0; i--) {
+    out[i]!.rewritten = seen.has(out[i]!.page);
+    seen.add(out[i]!.page);
+  }
+  return out;
+}
+
+/** Flips a bit at each of `offsets` (byte offsets in frame `index`, 0-based) of the case's WAL. */
+function damage(path: string, index: number, offsets: readonly number[]): Buffer {
+  const wal = readFileSync(`${path}-wal`);
+  for (const offset of offsets) {
+    const at = 32 + index * FRAME + offset;
+    wal[at] = wal[at]! ^ 0x10;
+  }
+  writeFileSync(`${path}-wal`, wal);
+  expect(scanSqliteWal(wal).firstBadFrame).toBe(index + 1);
+  expect(scanSqliteWal(wal).discardedCommits).toBeGreaterThan(0);
+  return wal;
+}
+
+beforeAll(async () => {
+  ({ dir, remove } = await tempDir('wal-salvage'));
+  mkdirSync(join(dir, 'live'));
+  const child = await runNode(CHILD, [join(dir, 'live', 'state.db')]);
+  expect(child.signal).toBe('SIGKILL');
+  const match = /acked (\d+)/.exec(child.stdout);
+  expect(match, child.stderr).not.toBeNull();
+  acked = BigInt(match![1]!);
+  expect(acked).toBe(BigInt(COMMITS * EVENTS_PER_COMMIT));
+  const intact = caseCopy('intact');
+  expect((await open(intact)).damage).toEqual([]);
+  expected = await readEvents(intact);
+  expect(expected.size).toBe(COMMITS * EVENTS_PER_COMMIT);
+}, 120_000);
+
+afterAll(async () => {
+  await remove();
+});
+
+async function expectEveryEventOnce(path: string): Promise<void> {
+  const got = await readEvents(path);
+  expect(got.size).toBe(expected.size);
+  for (const [position, content] of expected) expect(got.get(position)).toBe(content);
+}
+
+describe('salvage of the commits after damage in the WAL', () => {
+  it('restores a bit flip in a page exactly: every acknowledged event once, the salvage reported', async () => {
+    const path = caseCopy('one-bit');
+    const wal = readFileSync(`${path}-wal`);
+    const index = Math.floor(frames(wal).length / 2);
+    const damaged = damage(path, index, [24 + 2000]);
+
+    const opened = await open(path);
+    expect(opened.head).toBe(acked);
+    expect(opened.damage.map((d) => d.kind)).toEqual(['wal_damaged']);
+    const [found] = opened.damage;
+    const salvage = found!.salvage!;
+    expect(salvage.installed).toBe(true);
+    expect(salvage.headAfter).toBe(Number(acked));
+    expect(salvage.headBefore).toBeLessThan(Number(acked));
+    expect(salvage.damagedPositions).toEqual([]);
+    expect(found!.message).toMatch(/salvaged: positions \d+ to 1200 .*flipped back.*nothing lost/);
+    // The damaged WAL and the database as the crash left it are both kept, owner-only.
+    expect(readFileSync(found!.quarantine!).equals(damaged)).toBe(true);
+    expect(statSync(salvage.original!).mode & 0o777).toBe(0o600);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    await expectEveryEventOnce(path);
+
+    // The finding stays for verify, and nothing but it.
+    const report = await checkSqliteFileIntegrity(path);
+    expect(report.problems.map((p) => p.kind)).toEqual(['wal']);
+    expect(report.eventsChecked).toBe(Number(acked));
+    // Exactly once: a second open salvages nothing more, appends go on after the head.
+    const again = await open(path);
+    expect(again.damage).toEqual([]);
+    expect(again.head).toBe(acked);
+    const storage = await openSqliteStorage({ path, seal: false });
+    const next = await storage.appendBatch([
+      {
+        stream: 'session-0',
+        expectedVersion: 'any',
+        events: [
+          {
+            type: 'x',
+            schemaVersion: 1,
+            timestampUs: 1,
+            frameId: 0,
+            payload: new Uint8Array(1),
+          },
+        ],
+      },
+    ]);
+    await storage.close();
+    expect(next.lastPosition).toBe(acked + 1n);
+    expect(readdirSync(dirname(path)).filter((n) => n.includes('.salvage-'))).toEqual([]);
+  });
+
+  it('leaves out a frame damaged beyond one bit whose page a later frame rewrites', async () => {
+    const path = caseCopy('rewritten');
+    const list = frames(readFileSync(`${path}-wal`));
+    const index = list.findIndex((f, i) => i > list.length / 3 && f.rewritten);
+    damage(path, index, [24 + 100, 24 + 3000]);
+    const opened = await open(path);
+    expect(opened.head).toBe(acked);
+    const salvage = opened.damage[0]!.salvage!;
+    expect(salvage.installed).toBe(true);
+    expect(salvage.dropped).toEqual([expect.objectContaining({ frame: index + 1 })]);
+    expect(opened.damage.map((d) => d.kind)).toEqual(['wal_damaged']);
+    await expectEveryEventOnce(path);
+  });
+
+  it('names what it cannot salvage and changes nothing: two damaged frames in a row', async () => {
+    const path = caseCopy('two-frames');
+    const list = frames(readFileSync(`${path}-wal`));
+    const index = Math.floor(list.length / 2);
+    const wal = readFileSync(`${path}-wal`);
+    for (const i of [index, index + 1]) {
+      wal[32 + i * FRAME + 24 + 10]! ^= 0x01;
+      wal[32 + i * FRAME + 24 + 20]! ^= 0x01;
+    }
+    writeFileSync(`${path}-wal`, wal);
+    const opened = await open(path);
+    expect(opened.head).toBeLessThan(acked);
+    expect(opened.damage.map((d) => d.kind)).toEqual(['wal_damaged', 'commits_missing']);
+    expect(opened.damage[0]!.salvage!.installed).toBe(false);
+    expect(opened.damage[0]!.message).toContain('not salvaged');
+    expect(readdirSync(dirname(path)).filter((n) => n.includes('salvage'))).toEqual([]);
+    // What is there is the clean prefix SQLite replayed.
+    const got = await readEvents(path);
+    expect(BigInt(got.size)).toBe(opened.head);
+    for (const [position, content] of got) expect(content).toBe(expected.get(position));
+  });
+});
