@@ -4,7 +4,8 @@
  * they were sent. Appends are group-committed: the batches already waiting when one
  * arrives are applied under the same transaction, each in its own savepoint, and made
  * durable by one COMMIT (one fsync); every batch is acknowledged only after that COMMIT.
- * Also runs the checkpoint policy: PASSIVE while writes flow, TRUNCATE once idle; and
+ * Also runs the checkpoint policy: PASSIVE while writes flow (in the turn right after a
+ * commit, where it holds up no append of a paced client), TRUNCATE once idle; and
  * sealing: a sealing thread of its own (started when the first segment is due, after the
  * writer said it is ready) reads and encodes hot rows into a segment while the writer goes
  * on committing, and the writer
@@ -60,6 +61,8 @@ const SEAL_BACKLOG_SEGMENTS = 8;
  * keeps the hot table near 16 × 3600 = 57,600 events by default.
  */
 const SEAL_HARD_BACKLOG_SEGMENTS = 16;
+/** Checkpoint intervals a due PASSIVE checkpoint may wait for a turn after a commit. */
+const CHECKPOINT_MAX_DELAY_INTERVALS = 3;
 /** Window (ms) over which the writer's append rate is measured. */
 const SEAL_BUSY_WINDOW_MS = 250;
 /**
@@ -106,18 +109,36 @@ function main(port: MessagePort, data: WriterWorkerData): void {
 
   let lastCommit = 0;
   let walDirty = false;
-  const policy = (): void => {
-    if (!walDirty) return;
+  /** Since when (ms) a PASSIVE checkpoint is due, waiting for a turn after a commit. */
+  let checkpointDueSince: number | undefined;
+  const passiveCheckpoint = (): void => {
+    checkpointDueSince = undefined;
     try {
-      if (Date.now() - lastCommit >= data.idleCheckpointMs) {
-        // Never wait on readers here: a busy truncate simply runs again next tick.
-        if (!writer.checkpoint('truncate', 0).busy) walDirty = false;
-      } else {
-        writer.checkpoint('passive');
-      }
+      writer.checkpoint('passive');
     } catch {
       // A failing checkpoint leaves the WAL longer; the next commit reports real I/O errors.
     }
+  };
+  const policy = (): void => {
+    if (!walDirty) return;
+    const now = Date.now();
+    if (now - lastCommit >= data.idleCheckpointMs) {
+      checkpointDueSince = undefined;
+      try {
+        // Never wait on readers here: a busy truncate simply runs again next tick.
+        if (!writer.checkpoint('truncate', 0).busy) walDirty = false;
+      } catch {
+        // As above.
+      }
+      return;
+    }
+    // While writes flow, the checkpoint runs in the turn right after a commit (see
+    // afterCommit): a 60 Hz client has most of a frame before its next append then, where
+    // a checkpoint run at a random time would hold up the append that arrives under it.
+    // Writes too dense for such a turn get it here, late.
+    if (checkpointDueSince === undefined) checkpointDueSince = now;
+    else if (now - checkpointDueSince >= CHECKPOINT_MAX_DELAY_INTERVALS * data.checkpointIntervalMs)
+      passiveCheckpoint();
   };
   const timer =
     data.checkpointIntervalMs > 0 ? setInterval(policy, data.checkpointIntervalMs) : undefined;
@@ -270,6 +291,29 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       sealer.giveBack(prepared, error);
     }
     scheduleSeal();
+  };
+
+  /**
+   * The turn right after an append's commit, when nothing else is waiting: a 60 Hz
+   * client's next append is most of a frame away, so a due PASSIVE checkpoint runs here,
+   * where it holds up no append (run from the timer, at a random point of the frame, it
+   * held up the append that arrived under it).
+   */
+  let afterCommitScheduled = false;
+  const afterCommit = (): void => {
+    afterCommitScheduled = false;
+    if (closed || checkpointDueSince === undefined) return;
+    const waiting = receiveMessageOnPort(port)?.message as WriterRequest | undefined;
+    if (waiting !== undefined) {
+      serve(waiting);
+      return;
+    }
+    passiveCheckpoint();
+  };
+  const scheduleAfterCommit = (): void => {
+    if (afterCommitScheduled || closed) return;
+    afterCommitScheduled = true;
+    setImmediate(afterCommit);
   };
 
   /**
@@ -448,8 +492,12 @@ function main(port: MessagePort, data: WriterWorkerData): void {
       case 'append': {
         const deferred = appendGroup(request);
         lastAppend = Date.now();
-        if (deferred !== undefined) serve(deferred);
-        else scheduleSeal();
+        if (deferred !== undefined) {
+          serve(deferred);
+        } else {
+          scheduleSeal();
+          scheduleAfterCommit();
+        }
         return;
       }
       case 'checkpoint': {
