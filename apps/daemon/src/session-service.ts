@@ -31,7 +31,7 @@ import {
 } from '@wirthforge/storage';
 import type { SqliteStorage } from '@wirthforge/storage-sqlite';
 import { DaemonError, type RequestIssue } from './errors.js';
-import { IngestBatcher } from './ingest-batcher.js';
+import { IngestBatcher, type BatchedAppendResult } from './ingest-batcher.js';
 
 /** The most events one ingest request (HTTP or WebSocket message) may carry. */
 export const MAX_BATCH_EVENTS = 10_000;
@@ -226,7 +226,7 @@ export class SessionService {
       const known = this.#status.get(sessionId);
       run =
         known === undefined
-          ? this.#lookup(sessionId).then((status) => this.#append(sessionId, events, status))
+          ? this.#appendAfterLookup(sessionId, events)
           : this.#append(sessionId, events, known);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -247,6 +247,15 @@ export class SessionService {
     return run;
   }
 
+  /**
+   * {@link #append} once the session's status is known. A method of its own so that the
+   * closure waiting for the lookup is the only one that holds the batch: a closure in
+   * {@link ingest} would keep every batch alive until its commit.
+   */
+  #appendAfterLookup(sessionId: string, events: readonly unknown[]): Promise<IngestResult> {
+    return this.#lookup(sessionId).then((status) => this.#append(sessionId, events, status));
+  }
+
   #lookup(sessionId: string): Promise<Status | 'missing'> {
     let pending = this.#lookups.get(sessionId);
     if (pending === undefined) {
@@ -263,12 +272,16 @@ export class SessionService {
   ): Promise<IngestResult> {
     if (status === 'missing') throw notFound(sessionId);
     if (status !== 'active') throw endedError(sessionId);
+    // A loop rather than closures: nothing here may hold the parsed events once they are
+    // encoded, or every batch in flight would outlive the young generation until its commit.
+    const count = events.length;
     const issues: RequestIssue[] = [];
     const prepared: AppendableEvent[] = [];
-    events.forEach((raw: unknown, index) => {
+    for (let index = 0; index < count; index++) {
+      const raw = events[index];
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
         prepared.push(raw as AppendableEvent);
-        return;
+        continue;
       }
       const event = raw as Record<string, unknown>;
       if (event.session_id !== sessionId && typeof event.session_id === 'string') {
@@ -279,24 +292,26 @@ export class SessionService {
           message: `names session ${event.session_id}, but the batch is sent to session ${sessionId}`,
         });
       }
-      if (event.type === 'system.start' || event.type === 'system.end') {
+      const type = event.type;
+      if (type === 'system.start' || type === 'system.end') {
         issues.push({
           index,
           path: '/type',
           keyword: 'lifecycle_event',
-          message: `${event.type} is written by POST /v1/sessions${event.type === 'system.end' ? '/:id/end' : ''}, not ingested`,
+          message: `${type} is written by POST /v1/sessions${type === 'system.end' ? '/:id/end' : ''}, not ingested`,
         });
       }
-      // Only an event whose `data` is an object is enriched; any other goes to the store
-      // as it came, whose validation names every problem of it (`/data`, …) by index.
-      if (!isPlainObject(event.data)) {
+      // Only an event whose `data` is an object is enriched (and only prompts and AI
+      // output have text to hash); any other goes to the store as it came, whose
+      // validation names every problem of it (`/data`, …) by index.
+      if ((type !== 'user.prompt' && type !== 'ai.output') || !isPlainObject(event.data)) {
         prepared.push(raw as AppendableEvent);
-        return;
+        continue;
       }
       let enriched = hashPromptText(raw as AppendableEvent);
       if (!this.#storeContent) enriched = hashTokenText(enriched);
       prepared.push(enriched);
-    });
+    }
     if (issues.length > 0) throw batchError(issues);
     const start = this.#onIngest === undefined ? 0 : performance.now();
     let append: PreparedAppend;
@@ -309,11 +324,21 @@ export class SessionService {
     const committed = this.#private.has(sessionId)
       ? this.store.commitBatch([append]).then((r) => r.appends[0]!)
       : this.#batcher.submit(append);
+    return this.#answer(sessionId, count, start, committed);
+  }
+
+  /** The answer of an ingest once its commit settles (a method: it holds no event). */
+  #answer(
+    sessionId: string,
+    count: number,
+    start: number,
+    committed: Promise<BatchedAppendResult>,
+  ): Promise<IngestResult> {
     return committed.then(
       (result) => {
         this.#onIngest?.({
           session: sessionId,
-          events: prepared.length,
+          events: count,
           durationMs: performance.now() - start,
         });
         return {
