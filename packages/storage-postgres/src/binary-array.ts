@@ -14,14 +14,18 @@ export const ElementType = { int4: 23, int8: 20, text: 25, bytea: 17 } as const;
 const HEADER_BYTES = 20;
 const TWO_32 = 4_294_967_296;
 
-function header(buffer: Buffer, count: number, hasNull: boolean, oid: number): number {
-  buffer.writeInt32BE(count === 0 ? 0 : 1, 0);
-  buffer.writeInt32BE(hasNull ? 1 : 0, 4);
-  buffer.writeInt32BE(oid, 8);
+function header(view: DataView, count: number, hasNull: boolean, oid: number): number {
+  view.setInt32(0, count === 0 ? 0 : 1);
+  view.setInt32(4, hasNull ? 1 : 0);
+  view.setInt32(8, oid);
   if (count === 0) return 12;
-  buffer.writeInt32BE(count, 12);
-  buffer.writeInt32BE(1, 16);
+  view.setInt32(12, count);
+  view.setInt32(16, 1);
   return HEADER_BYTES;
+}
+
+function viewOf(buffer: Buffer): DataView {
+  return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /**
@@ -32,27 +36,29 @@ export function binaryIntArray(values: readonly (number | null)[], bits: 32 | 64
   const size = bits / 8;
   let nulls = 0;
   for (const value of values) if (value === null) nulls++;
-  const buffer = Buffer.allocUnsafe(
-    HEADER_BYTES + values.length * 4 + (values.length - nulls) * size,
-  );
+  const bytes = HEADER_BYTES + values.length * 4 + (values.length - nulls) * size;
+  const buffer = Buffer.allocUnsafe(bytes);
+  const view = viewOf(buffer);
   let at = header(
-    buffer,
+    view,
     values.length,
     nulls > 0,
     bits === 32 ? ElementType.int4 : ElementType.int8,
   );
   for (const value of values) {
     if (value === null) {
-      at = buffer.writeInt32BE(-1, at);
-      continue;
-    }
-    at = buffer.writeInt32BE(size, at);
-    if (bits === 32) {
-      at = buffer.writeInt32BE(value, at);
+      view.setInt32(at, -1);
+      at += 4;
+    } else if (bits === 32) {
+      view.setInt32(at, 4);
+      view.setInt32(at + 4, value);
+      at += 8;
     } else {
       // High and low words of the two's complement: exact for every safe integer.
-      at = buffer.writeInt32BE(Math.floor(value / TWO_32), at);
-      at = buffer.writeUInt32BE(value >>> 0, at);
+      view.setInt32(at, 8);
+      view.setInt32(at + 4, Math.floor(value / TWO_32));
+      view.setUint32(at + 8, value >>> 0);
+      at += 12;
     }
   }
   return buffer.subarray(0, at);
@@ -63,28 +69,31 @@ export function binaryBytesArray(
   values: readonly (string | Uint8Array | null)[],
   type: 'text' | 'bytea',
 ): Buffer {
-  const parts: (Buffer | null)[] = values.map((value) =>
-    value === null
-      ? null
-      : typeof value === 'string'
-        ? Buffer.from(value, 'utf8')
-        : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-  );
   let bytes = HEADER_BYTES;
   let hasNull = false;
-  for (const part of parts) {
-    bytes += 4 + (part?.byteLength ?? 0);
-    if (part === null) hasNull = true;
+  for (const value of values) {
+    if (value === null) hasNull = true;
+    bytes +=
+      4 +
+      (value === null
+        ? 0
+        : typeof value === 'string'
+          ? Buffer.byteLength(value)
+          : value.byteLength);
   }
   const buffer = Buffer.allocUnsafe(bytes);
-  let at = header(buffer, parts.length, hasNull, ElementType[type]);
-  for (const part of parts) {
-    if (part === null) {
-      at = buffer.writeInt32BE(-1, at);
+  const view = viewOf(buffer);
+  let at = header(view, values.length, hasNull, ElementType[type]);
+  for (const value of values) {
+    if (value === null) {
+      view.setInt32(at, -1);
+      at += 4;
       continue;
     }
-    at = buffer.writeInt32BE(part.byteLength, at);
-    at += part.copy(buffer, at);
+    const length = typeof value === 'string' ? buffer.write(value, at + 4) : value.byteLength;
+    if (typeof value !== 'string') buffer.set(value, at + 4);
+    view.setInt32(at, length);
+    at += 4 + length;
   }
   return buffer.subarray(0, at);
 }

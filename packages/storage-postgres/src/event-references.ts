@@ -16,6 +16,11 @@ import type { Kysely } from 'kysely';
 
 /** Name of the insert trigger: its presence says the schema has been converted. */
 const MARKER_TRIGGER = 'wf_events_references_insert';
+/**
+ * Comment of the child check's function: the version of its body. A schema converted by
+ * an earlier version gets the current bodies when opened.
+ */
+const BODY_VERSION = 'wf_events_references v2';
 
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -23,21 +28,27 @@ function quoteIdent(name: string): string {
 
 function statements(schema: string): string[] {
   const s = quoteIdent(schema);
-  const fn = (body: string, name: string): string =>
+  const fn = (body: string, name: string, declare = ''): string =>
     `create or replace function ${s}.${name}() returns trigger language plpgsql
      set search_path = ${s} as $wf$
+     ${declare}
      begin
        ${body}
        return null;
      end $wf$`;
+  // One pass over the new rows for the ids they name, then one locking read per table
+  // that counts what it found (four passes over the rows before: 0.7 ms of a 1.6 ms
+  // insert of 240 events).
   const childCheck = `
-    perform 1 from streams where id in (select distinct stream_id from wf_new) for key share;
-    perform 1 from event_types where id in (select distinct type_id from wf_new) for key share;
-    if exists (select 1 from wf_new n where not exists (select 1 from streams s where s.id = n.stream_id)) then
+    select array_agg(distinct stream_id), array_agg(distinct type_id) into streams_named, types_named
+    from wf_new;
+    if (select count(*) from (select 1 from streams where id = any(streams_named) for key share) s)
+        <> coalesce(cardinality(streams_named), 0) then
       raise foreign_key_violation using message =
         'insert or update on table "events" refers to a stream that does not exist (stream_id)';
     end if;
-    if exists (select 1 from wf_new n where not exists (select 1 from event_types t where t.id = n.type_id)) then
+    if (select count(*) from (select 1 from event_types where id = any(types_named) for key share) t)
+        <> coalesce(cardinality(types_named), 0) then
       raise foreign_key_violation using message =
         'insert or update on table "events" refers to an event type that does not exist (type_id)';
     end if;`;
@@ -49,7 +60,7 @@ function statements(schema: string): string[] {
         'delete or update on table "${table}" removes a row that events refer to (${column})';
     end if;`;
   return [
-    fn(childCheck, 'wf_events_references'),
+    fn(childCheck, 'wf_events_references', 'declare streams_named int4[]; types_named int4[];'),
     fn(parentCheck('streams', 'stream_id'), 'wf_streams_referenced'),
     fn(parentCheck('event_types', 'type_id'), 'wf_event_types_referenced'),
     `alter table ${s}.events drop constraint if exists events_stream_id_fkey`,
@@ -79,6 +90,7 @@ function statements(schema: string): string[] {
     `create trigger ${MARKER_TRIGGER} after insert on ${s}.events
        referencing new table as wf_new for each statement
        execute function ${s}.wf_events_references()`,
+    `comment on function ${s}.wf_events_references() is '${BODY_VERSION}'`,
   ];
 }
 
@@ -86,7 +98,8 @@ function statements(schema: string): string[] {
  * Replaces the row-by-row foreign keys of `events` with the statement-level checks
  * described above, once per schema: in one transaction, under the schema's append lock
  * (so concurrent openers convert it once and no append runs half-checked). Does nothing
- * when the schema is converted already.
+ * when the schema is converted already with the current bodies ({@link BODY_VERSION});
+ * one converted by an earlier version gets them.
  */
 export async function useStatementReferences(
   db: Kysely<unknown>,
@@ -97,9 +110,10 @@ export async function useStatementReferences(
     const found = await sql<{ found: number }>`
       select 1 as found from pg_trigger t
       join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = ${schema} and c.relname = 'events' and t.tgname = ${MARKER_TRIGGER}`.execute(
-      executor,
-    );
+      where n.nspname = ${schema} and c.relname = 'events' and t.tgname = ${MARKER_TRIGGER}
+        and exists (select 1 from pg_proc p where p.pronamespace = n.oid
+          and p.proname = 'wf_events_references'
+          and obj_description(p.oid, 'pg_proc') = ${BODY_VERSION})`.execute(executor);
     return found.rows.length > 0;
   };
   if (await converted(db)) return false;

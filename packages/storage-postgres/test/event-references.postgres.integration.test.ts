@@ -69,6 +69,15 @@ describe.runIf(PG_AVAILABLE)('postgres event references', () => {
         .executeTakeFirstOrThrow();
       expect(await sqlState(insert(9_999, type.id))).toBe('23503');
       expect(await sqlState(insert(stream.id, 9_999))).toBe('23503');
+      // One row of several referring to nothing is enough.
+      const insertTwo = (streamId: number, typeId: number) =>
+        sql`insert into events (position, stream_id, version, type_id, schema_version,
+              timestamp_us, payload, checksum)
+            values (100, ${stream.id}, 2, ${type.id}, 1, 1, '\\x01'::bytea, 0),
+              (101, ${streamId}, 3, ${typeId}, 1, 1, '\\x01'::bytea, 0)`.execute(db);
+      expect(await sqlState(insertTwo(9_999, type.id))).toBe('23503');
+      expect(await sqlState(insertTwo(stream.id, 9_999))).toBe('23503');
+      expect(await storage.headPosition()).toBe(1n);
       expect(await sqlState(db.deleteFrom('streams').where('id', '=', stream.id).execute())).toBe(
         '23503',
       );
@@ -91,7 +100,25 @@ describe.runIf(PG_AVAILABLE)('postgres event references', () => {
         select count(*)::int as n from pg_trigger
         where tgrelid = ${`${schema}.events`}::regclass and tgname like 'wf_%'`.execute(again.db);
       expect(triggers.rows[0]!.n).toBe(2);
+      // A schema converted by an earlier version of the checks gets the current ones.
+      const body = sql<{ src: string; note: string | null }>`
+        select prosrc as src, obj_description(oid, 'pg_proc') as note from pg_proc
+        where oid = ${`${schema}.wf_events_references()`}::regprocedure`;
+      const current = (await body.execute(again.db)).rows[0]!;
+      await sql`comment on function ${sql.id(schema, 'wf_events_references')}() is null`.execute(
+        again.db,
+      );
+      await sql
+        .raw(
+          `create or replace function "${schema}".wf_events_references() returns trigger
+           language plpgsql as $$ begin return null; end $$`,
+        )
+        .execute(again.db);
       await again.close();
+      const upgraded = await openTestStorage(schema);
+      expect((await body.execute(upgraded.db)).rows[0]).toEqual(current);
+      expect(current.note).toMatch(/^wf_events_references v\d+$/);
+      await upgraded.close();
     } finally {
       await storage.close();
     }
