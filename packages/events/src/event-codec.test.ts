@@ -348,3 +348,89 @@ function expectSameValue(actual: unknown, expected: unknown): void {
 function canonicalTimestamp(iso: string): string {
   return toIsoMicros(parseIsoMicros(iso));
 }
+
+describe('encodeEvent timestamps', () => {
+  const withTimestamp = (timestamp: string): EventEnvelope => ({
+    session_id: '20250817T194800Z_001',
+    timestamp,
+    type: 'energy.update',
+    frame_id: 1,
+    data: { energy: 0.5 },
+  });
+  /** What encodeEvent stores for `timestamp`, or the error code it throws. */
+  const stored = (timestamp: string): number | string => {
+    try {
+      return encodeEvent(withTimestamp(timestamp)).timestampUs;
+    } catch (error) {
+      return isEventsError(error) ? error.code : 'other';
+    }
+  };
+  const parsed = (timestamp: string): number | string => {
+    try {
+      return parseIsoMicros(timestamp);
+    } catch {
+      return 'invalid_timestamp';
+    }
+  };
+
+  it('stores what parseIsoMicros reads, in runs sharing a minute and around them', () => {
+    const sequence = [
+      '2025-08-17T19:48:00.000000Z',
+      '2025-08-17T19:48:00.016667Z',
+      '2025-08-17T19:48:59.999999Z',
+      // Same minute, but not a time: the seconds or the fraction are not digits, or out of range.
+      '2025-08-17T19:48:60.000000Z',
+      '2025-08-17T19:48:5a.000000Z',
+      '2025-08-17T19:48:05.00000aZ',
+      '2025-08-17T19:48:05.000000z',
+      '2025-08-17T19:48:05.0000000Z',
+      '2025-08-17T19:48:05,000000Z',
+      // Same minute, other accepted forms.
+      '2025-08-17T19:48:05Z',
+      '2025-08-17T19:48:05.5Z',
+      '2025-08-17T19:48:05.123456+00:00',
+      '2025-08-17T19:48:07.000001Z',
+      // The next minute, hour, day, a leap day, and one that does not exist.
+      '2025-08-17T19:49:00.000000Z',
+      '2025-08-17T20:00:00.000000Z',
+      '2024-02-29T23:59:59.999999Z',
+      '2025-02-29T00:00:00.000000Z',
+      '2025-08-17T19:48:30.250000Z',
+    ];
+    for (const timestamp of sequence) expect(stored(timestamp), timestamp).toBe(parsed(timestamp));
+  });
+
+  it('stores what parseIsoMicros reads for any sequence of timestamps', () => {
+    const canonical = fc
+      .tuple(
+        fc.integer({ min: 1700, max: 2199 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer({ min: 0, max: 24 }),
+        fc.integer({ min: 0, max: 60 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 999_999 }),
+      )
+      .map(([y, mo, d, h, mi, s, us]) => {
+        const two = (n: number): string => String(n).padStart(2, '0');
+        return `${y}-${two(mo)}-${two(d)}T${two(h)}:${two(mi)}:${two(s)}.${String(us).padStart(6, '0')}Z`;
+      });
+    // Runs within one minute, as a session writes them.
+    const run = fc
+      .tuple(
+        canonical,
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 61 }), fc.string()), { maxLength: 8 }),
+      )
+      .map(([first, rest]) => [
+        first,
+        ...rest.map(([s, tail]) => `${first.slice(0, 17)}${String(s).padStart(2, '0')}${tail}`),
+      ]);
+    fc.assert(
+      fc.property(fc.array(run, { maxLength: 6 }), (runs) => {
+        for (const timestamp of runs.flat()) {
+          expect(stored(timestamp), timestamp).toBe(parsed(timestamp));
+        }
+      }),
+    );
+  });
+});
