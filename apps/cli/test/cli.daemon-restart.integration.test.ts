@@ -100,7 +100,7 @@ function positionsOf(answer: Answer<unknown>): number[] {
 }
 
 /** Every position stored in a session's stream, read by the CLI beside the daemon. */
-async function storedPositions(dir: string, session: string): Promise<number[]> {
+function storedPositions(dir: string, session: string): number[] {
   const c = openConnection(join(dir, 'state.db'), { readonly: true });
   try {
     const hot = c
@@ -137,7 +137,7 @@ describe('restore and migrate up with a running daemon', () => {
     const acked = await ingest(daemon, before, events(before, 2, 3));
     expect(acked.status).toBe(200);
     expect((await call(daemon, 'POST', `/v1/sessions/${before}/end`, {})).status).toBe(200);
-    const beforePositions = await storedPositions(dir, before);
+    const beforePositions = storedPositions(dir, before);
     expect(beforePositions).toEqual(expect.arrayContaining(positionsOf(acked)));
     const backupFile = join(out.dir, 'state.db.gz');
     const backup = await json<{ headPosition: string }>(['backup', backupFile, '--data-dir', dir]);
@@ -193,7 +193,7 @@ describe('restore and migrate up with a running daemon', () => {
     });
 
     // What the backup held is served; what came after it is gone, as a restore means.
-    expect(await storedPositions(dir, before)).toEqual(beforePositions);
+    expect(storedPositions(dir, before)).toEqual(beforePositions);
     expect((await call(daemon, 'GET', `/v1/sessions/${before}`)).body).toMatchObject({
       status: 'ended',
     });
@@ -206,10 +206,8 @@ describe('restore and migrate up with a running daemon', () => {
     const afterAck = await ingest(daemon, after, events(after, 1, 6));
     expect(afterAck.status).toBe(200);
     expect((await call(daemon, 'POST', `/v1/sessions/${after}/end`, {})).status).toBe(200);
-    expect(await storedPositions(dir, after)).toEqual(
-      expect.arrayContaining(positionsOf(afterAck)),
-    );
-    expect(await storedPositions(dir, before)).toEqual(beforePositions);
+    expect(storedPositions(dir, after)).toEqual(expect.arrayContaining(positionsOf(afterAck)));
+    expect(storedPositions(dir, before)).toEqual(beforePositions);
   }, 180_000);
 
   it('migrates under the daemon while events flow: every acknowledged event is kept', async () => {
@@ -301,7 +299,7 @@ describe('restore and migrate up with a running daemon', () => {
     });
 
     // Every acknowledged event is stored, the session ended cleanly, the daemon serves.
-    const stored = await storedPositions(dir, session);
+    const stored = storedPositions(dir, session);
     expect(stored).toEqual(expect.arrayContaining([...positionsOf(first), ...acknowledged]));
     expect((await call(daemon, 'GET', `/v1/sessions/${session}`)).body).toMatchObject({
       status: 'ended',
@@ -309,7 +307,7 @@ describe('restore and migrate up with a running daemon', () => {
     const next = await startSession(daemon);
     const nextAck = await ingest(daemon, next, events(next, 1, 9));
     expect(nextAck.status).toBe(200);
-    expect(await storedPositions(dir, next)).toEqual(expect.arrayContaining(positionsOf(nextAck)));
+    expect(storedPositions(dir, next)).toEqual(expect.arrayContaining(positionsOf(nextAck)));
     expect(await json(['verify', '--data-dir', dir])).toMatchObject({ ok: true });
   }, 180_000);
 });

@@ -479,19 +479,30 @@ export async function startDaemon(
       for (const socket of connections) {
         socket.close(WS_CLOSE_GOING_AWAY, `the daemon is restarting its storage (${work.label})`);
       }
-      const endedSessions = await closeCore(core, settings);
+      let endedSessions: string[] = [];
       let result: R | undefined;
       let failure: unknown;
       try {
-        result = await work.closed(databasePath);
+        endedSessions = await closeCore(core, settings);
       } catch (error) {
+        // Not closed cleanly: the file work is not done; opening again says what is left.
+        logger.error({ err: error, work: work.label }, 'the storage did not close cleanly');
         failure = error;
+      }
+      let worked = false;
+      if (failure === undefined) {
+        try {
+          worked = true;
+          result = await work.closed(databasePath);
+        } catch (error) {
+          failure = error;
+        }
       }
       try {
         try {
           core = await reopenCore(settings);
         } catch (error) {
-          if (work.undo === undefined) throw error;
+          if (work.undo === undefined || !worked) throw error;
           logger.error({ err: error, work: work.label }, 'the storage did not open: undoing');
           await work.undo(databasePath, error);
           failure ??= error;
@@ -508,7 +519,9 @@ export async function startDaemon(
       startCore(core);
       lifecycle = { ...lifecycle, ready: true };
       gate.resume();
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) {
+        throw failure instanceof Error ? failure : new Error(JSON.stringify(failure));
+      }
       const durationMs = performance.now() - begin;
       logger.warn(
         {

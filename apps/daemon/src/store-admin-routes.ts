@@ -564,6 +564,8 @@ export function registerStoreAdminRoutes(
               return Promise.resolve();
             },
             undo: (path) => {
+              // Only over files of the restore: the previous database must be aside.
+              if (!existsSync(aside)) return Promise.resolve();
               for (const f of databaseFiles(path)) rmSync(f, { force: true });
               moveDatabase(aside, path);
               undone = true;
