@@ -82,6 +82,11 @@ export {
 export { MAX_NESTING_DEPTH, decodeValue, encodeValue } from './msgpack-value.js';
 export { payloadFields } from './payload-layout.js';
 export {
+  payloadDataSource,
+  registerPayloadDataSource,
+  type PayloadDataSource,
+} from './payload-reader.js';
+export {
   decodeEvent,
   encodeEvent,
   type DecodeOptions,

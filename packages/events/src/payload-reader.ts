@@ -305,3 +305,50 @@ export function readPositionalPayload(
     bytes = EMPTY;
   }
 }
+
+/**
+ * A holder of payload bytes that can also give the `data` of the positional payloads it
+ * holds straight from values it keeps (a decoded segment keeps its events' values as
+ * columns), without reading the bytes again.
+ */
+export interface PayloadDataSource {
+  /**
+   * The `data` of `payload` (a view of the source's buffer) read with the field list
+   * `fields`: a new object, equal key for key and in the same order to what
+   * {@link readPositionalPayload} gives for a payload without extras; or `undefined`
+   * when the source cannot build it (the caller then reads the bytes).
+   */
+  dataOf(payload: Uint8Array, fields: readonly string[]): Record<string, unknown> | undefined;
+}
+
+// Keyed by the buffer the payloads are views of: a source is dropped with its buffer.
+const dataSources = new WeakMap<ArrayBufferLike, PayloadDataSource>();
+
+/**
+ * Registers `source` as the {@link PayloadDataSource} of the payloads that are views
+ * of `buffer`.
+ *
+ * @example
+ * ```ts
+ * registerPayloadDataSource(columns.payloads.buffer, columns);
+ * ```
+ */
+export function registerPayloadDataSource(
+  buffer: ArrayBufferLike,
+  source: PayloadDataSource,
+): void {
+  dataSources.set(buffer, source);
+}
+
+/**
+ * The {@link PayloadDataSource} registered for payloads that are views of `buffer`, if
+ * any.
+ *
+ * @example
+ * ```ts
+ * const data = payloadDataSource(record.payload.buffer)?.dataOf(record.payload, fields);
+ * ```
+ */
+export function payloadDataSource(buffer: ArrayBufferLike): PayloadDataSource | undefined {
+  return dataSources.get(buffer);
+}

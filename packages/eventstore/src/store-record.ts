@@ -1,8 +1,15 @@
 import {
+  TIMESTAMP_MAX_US,
+  TIMESTAMP_MIN_US,
   decodeEvent,
+  defaultUpcasters,
+  payloadDataSource,
+  payloadFields,
+  toIsoMicros,
   tryParseStreamName,
   type DecodeOptions,
   type EventRecord,
+  type PayloadDataSource,
   type UpcasterRegistry,
 } from '@wirthforge/events';
 import type { StoredEventRecord } from '@wirthforge/storage';
@@ -29,7 +36,60 @@ export class RecordDecoder {
   /** The decode options of the last stream seen: one object per stream, not per event. */
   #options: DecodeOptions = {};
 
-  constructor(private readonly upcasters: UpcasterRegistry | undefined) {}
+  /** The buffer of the last payload seen, and its data source (a decoded segment's columns). */
+  #buffer: ArrayBufferLike | undefined;
+  #source: PayloadDataSource | undefined;
+  readonly #registry: UpcasterRegistry;
+
+  constructor(private readonly upcasters: UpcasterRegistry | undefined) {
+    this.#registry = upcasters ?? defaultUpcasters;
+  }
+
+  /**
+   * The event of a record whose payload a data source holds (see `PayloadDataSource`),
+   * built from its values without reading the payload bytes: exactly what `decodeEvent`
+   * gives (same keys in the same order, same values), for the cases where that is plain
+   * (a session stream, the type's current version, a valid timestamp, a positional
+   * payload of scalars without extras); `undefined` for every other record.
+   */
+  #fromSource(record: EventRecord): ProjectionEvent | undefined {
+    const sessionId = this.#sessionId;
+    if (sessionId === undefined) return undefined;
+    const payload = record.payload;
+    const buffer = payload.buffer;
+    if (buffer !== this.#buffer) {
+      this.#buffer = buffer;
+      this.#source = payloadDataSource(buffer);
+    }
+    const source = this.#source;
+    if (source === undefined) return undefined;
+    const { type, schemaVersion, timestampUs } = record;
+    // At the current version an upcast hands the event back as it is.
+    if (this.#registry.currentVersion(type) !== schemaVersion) return undefined;
+    if (
+      !(
+        Number.isInteger(timestampUs) &&
+        timestampUs >= TIMESTAMP_MIN_US &&
+        timestampUs <= TIMESTAMP_MAX_US
+      )
+    ) {
+      return undefined;
+    }
+    const fields = payloadFields(type, schemaVersion);
+    if (fields === undefined) return undefined;
+    const data = source.dataOf(payload, fields);
+    if (data === undefined) return undefined;
+    // The envelope exactly as decodeEvent builds it, key for key.
+    const event: Record<string, unknown> = {
+      session_id: sessionId,
+      timestamp: toIsoMicros(timestampUs),
+      type,
+    };
+    if (record.frameId !== undefined && record.frameId !== null) event.frame_id = record.frameId;
+    if (record.eventId !== undefined && record.eventId !== null) event.event_id = record.eventId;
+    event.data = data;
+    return event as unknown as ProjectionEvent;
+  }
 
   /** The session id a stream's events leave out of their payload, if any. */
   sessionIdOf(stream: string): string | undefined {
@@ -47,6 +107,12 @@ export class RecordDecoder {
 
   /** The event of a record, upcast. */
   event(stream: string, record: EventRecord): ProjectionEvent {
+    this.sessionIdOf(stream);
+    return this.#fromSource(record) ?? decodeEvent(record, this.#options);
+  }
+
+  /** The event of a record as `decodeEvent` reads it from its bytes, never from a data source. */
+  decodedEvent(stream: string, record: EventRecord): ProjectionEvent {
     this.sessionIdOf(stream);
     return decodeEvent(record, this.#options);
   }

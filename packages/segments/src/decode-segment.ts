@@ -1,5 +1,6 @@
 import { inflateRawSync } from 'node:zlib';
 
+import { registerPayloadDataSource, type PayloadDataSource } from '@wirthforge/events';
 import type { StoredEventRecord } from '@wirthforge/storage';
 
 import { SegmentError } from './errors.js';
@@ -14,7 +15,7 @@ import {
 } from './segment-body.js';
 import { bodyOffset, readSegmentHeader, type SegmentHeader } from './segment-header.js';
 import { decodeTimestamps } from './timestamp-column.js';
-import { ValueColumnReader } from './value-column.js';
+import { NOT_SCALAR, ValueColumnReader } from './value-column.js';
 
 /** What a segment is expected to be, e.g. the columns of the row that holds it. */
 export interface SegmentExpectation {
@@ -134,17 +135,35 @@ class GroupReader {
         : undefined;
   }
 
-  writePositional(extras: boolean): void {
+  /**
+   * Writes the next positional payload. With `values`, also appends its field values
+   * there when every one is a scalar (see {@link ValueColumnReader.peek}) and returns its
+   * presence mask; else leaves `values` as it was and returns -1.
+   */
+  writePositional(extras: boolean, values?: unknown[]): number {
     const presence = this.presence[this.presenceIndex++] as number;
     const present = popcount(presence);
     writeContainerHeader(2 + present + (extras ? 1 : 0), 0x90, 0xdc);
     output.bytes[output.position++] = 0x01;
     writeInt(presence);
     const fields = this.fields;
+    const start = values?.length ?? 0;
+    let scalar = values !== undefined;
     for (let bit = 0, rest = presence; rest !== 0; bit++, rest >>>= 1) {
-      if (rest & 1) (fields[bit] as ValueColumnReader).write();
+      if (rest & 1) {
+        const field = fields[bit] as ValueColumnReader;
+        if (scalar) {
+          const value = field.peek();
+          if (value === NOT_SCALAR) scalar = false;
+          else values!.push(value);
+        }
+        field.write();
+      }
     }
     if (extras) (this.extras as ValueColumnReader).write();
+    if (scalar) return presence;
+    if (values !== undefined) values.length = start;
+    return -1;
   }
 
   writeWhole(): void {
@@ -187,6 +206,8 @@ class SegmentCursor {
   private readonly firstPosition: bigint;
   private readonly firstPositionNumber: number;
   private readonly firstVersionNumber: number;
+  /** The presence mask of the payload {@link rebuild} last rebuilt with values, or -1. */
+  private lastMask = -1;
 
   constructor(
     bytes: Uint8Array,
@@ -393,13 +414,18 @@ class SegmentCursor {
     this.payloads = new Uint8Array(header.payloadBytes);
   }
 
-  /** Rebuilds the payload of event `i` (the next one) after the previous one; returns its end. */
-  private rebuild(i: number, group: GroupReader): number {
+  /**
+   * Rebuilds the payload of event `i` (the next one) after the previous one; returns its
+   * end. With `values`, a positional payload without extras whose values are all scalars
+   * also leaves them there, and its presence mask in {@link lastMask} (else -1).
+   */
+  private rebuild(i: number, group: GroupReader, values?: unknown[]): number {
     output.bytes = this.payloads;
     output.position = this.payloadPosition;
+    this.lastMask = -1;
     switch (this.modes[i]) {
       case PAYLOAD_POSITIONAL:
-        group.writePositional(false);
+        this.lastMask = group.writePositional(false, values);
         break;
       case PAYLOAD_POSITIONAL_EXTRAS:
         group.writePositional(true);
@@ -455,9 +481,16 @@ class SegmentCursor {
     const frameSlots = new Int32Array(count);
     const idSlots = new Int32Array(count);
     const idPresence = this.idPresence;
+    // The field values of payloads of scalars only, for reads that build events from them.
+    const values: unknown[] = [];
+    const valueStarts = new Int32Array(count);
+    const masks = new Float64Array(count);
     for (let i = 0; i < count; i++) {
       this.index++;
-      ends[i + 1] = this.rebuild(i, this.groups[this.groupOf[i] as number] as GroupReader);
+      const start = values.length;
+      ends[i + 1] = this.rebuild(i, this.groups[this.groupOf[i] as number] as GroupReader, values);
+      masks[i] = this.lastMask;
+      valueStarts[i] = this.lastMask < 0 ? -1 : start;
       frameSlots[i] = this.framePresence[i] === 1 ? this.frameIndex++ : -1;
       idSlots[i] = idPresence !== undefined && idPresence[i] === 1 ? this.idIndex++ : -1;
     }
@@ -482,6 +515,9 @@ class SegmentCursor {
       idSlots,
       payloads: this.payloads,
       ends,
+      values,
+      valueStarts,
+      masks,
     });
   }
 
@@ -541,6 +577,12 @@ interface SegmentColumnParts {
   readonly idSlots: Int32Array;
   readonly payloads: Uint8Array;
   readonly ends: Uint32Array;
+  /** Field values of the payloads of scalars only, event `i`'s from `valueStarts[i]`. */
+  readonly values: readonly unknown[];
+  /** Where event `i`'s values start in {@link values}, or -1 when it has none there. */
+  readonly valueStarts: Int32Array;
+  /** Presence mask of event `i`'s payload, where {@link valueStarts} is not -1. */
+  readonly masks: Float64Array;
 }
 
 /**
@@ -557,12 +599,14 @@ interface SegmentColumnParts {
  * for (let i = from; i < columns.count; i++) apply(columns.record(i));
  * ```
  */
-export class SegmentColumns {
+export class SegmentColumns implements PayloadDataSource {
   readonly header: SegmentHeader;
   readonly count: number;
   /** The position of each event, as a number (positions stay below 2^53), ascending. */
   readonly positions: Float64Array;
   readonly #parts: SegmentColumnParts;
+  /** The event {@link dataOf} answered last: reads go in order. */
+  #lastIndex = -1;
 
   /** Built by {@link decodeSegmentColumns}. */
   constructor(parts: SegmentColumnParts) {
@@ -570,6 +614,54 @@ export class SegmentColumns {
     this.count = parts.header.count;
     this.positions = parts.positions;
     this.#parts = parts;
+    // The records' payloads are views of this buffer: a decoder of one finds the columns.
+    registerPayloadDataSource(parts.payloads.buffer, this);
+  }
+
+  /** Index of the event whose payload is `payload` exactly, or -1. */
+  #indexOfPayload(payload: Uint8Array): number {
+    const { payloads, ends } = this.#parts;
+    if (payload.buffer !== payloads.buffer) return -1;
+    const offset = payload.byteOffset - payloads.byteOffset;
+    let i = this.#lastIndex + 1;
+    if (!(i < this.count && ends[i] === offset)) {
+      // Not the next one: the first event whose payload starts at or after `offset`.
+      let lo = 0;
+      let hi = this.count;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((ends[mid] as number) < offset) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo;
+    }
+    if (!(i < this.count && ends[i] === offset && ends[i + 1] === offset + payload.byteLength)) {
+      return -1;
+    }
+    this.#lastIndex = i;
+    return i;
+  }
+
+  /**
+   * The `data` of the event whose record payload is `payload`, built from the values
+   * kept at decoding (strings shared, numbers as read): what reading the payload with
+   * `fields` gives, or `undefined` when the payload is not one of this segment's, has
+   * extras, holds an array or a map, or does not fit `fields`.
+   */
+  dataOf(payload: Uint8Array, fields: readonly string[]): Record<string, unknown> | undefined {
+    const i = this.#indexOfPayload(payload);
+    if (i < 0) return undefined;
+    const { valueStarts, masks, values } = this.#parts;
+    let k = valueStarts[i] as number;
+    if (k < 0) return undefined;
+    const mask = masks[i] as number;
+    // A bit beyond the field list: the byte reader refuses it, so leave it to that.
+    if (fields.length < 32 && mask >>> fields.length !== 0) return undefined;
+    const data: Record<string, unknown> = {};
+    for (let bit = 0, rest = mask; rest !== 0; bit++, rest >>>= 1) {
+      if (rest & 1) data[fields[bit] as string] = values[k++];
+    }
+    return data;
   }
 
   /** The record of event `i` (0 ≤ i < count), exactly as {@link decodeSegment} gives it. */

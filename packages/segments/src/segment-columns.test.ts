@@ -1,3 +1,4 @@
+import { decodeEvent, payloadDataSource, payloadFields } from '@wirthforge/events';
 import type { StoredEventRecord } from '@wirthforge/storage';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -104,5 +105,119 @@ describe('decodeSegmentColumns(encodeSegment(events))', () => {
     damaged[damaged.length - 1]! ^= 0xff;
     expect(() => decodeSegmentColumns(damaged)).toThrow(/checksum/i);
     expect(() => decodeSegmentColumns(bytes, { expect: { count: 99_999 } })).toThrow(/count/);
+  });
+});
+
+/** `decodeEvent`'s data of a record, or `undefined` when it refuses the record. */
+function decodedData(record: StoredEventRecord): Record<string, unknown> | undefined {
+  try {
+    const event = decodeEvent(record, { sessionId: '20250817T194800Z_001' }) as {
+      data?: Record<string, unknown>;
+    };
+    return event.data;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Same keys in the same order, each value the same (`Object.is`: -0 is not 0). */
+function expectSameData(actual: Record<string, unknown>, expected: Record<string, unknown>): void {
+  expect(Object.keys(actual)).toEqual(Object.keys(expected));
+  for (const key of Object.keys(expected)) {
+    expect(Object.is(actual[key], expected[key]), `${key}: ${String(actual[key])}`).toBe(true);
+  }
+}
+
+describe('SegmentColumns.dataOf', () => {
+  /**
+   * Checks every record of `columns`: where `dataOf` builds the data, it is what
+   * reading the payload bytes gives; returns how many it built.
+   */
+  function checkAll(columns: ReturnType<typeof decodeSegmentColumns>): number {
+    let built = 0;
+    for (const record of columns.records()) {
+      const fields = payloadFields(record.type, record.schemaVersion);
+      if (fields === undefined) continue;
+      expect(payloadDataSource(record.payload.buffer)).toBe(columns);
+      const data = columns.dataOf(record.payload, fields);
+      if (data === undefined) continue;
+      built++;
+      const expected = decodedData(record);
+      // decodeEvent refuses nothing dataOf builds, other than the columns it also checks.
+      if (expected === undefined) {
+        expect(() => decodeEvent(record, { sessionId: '20250817T194800Z_001' })).toThrow(
+          /timestamp|version/i,
+        );
+        continue;
+      }
+      expectSameData(data, expected);
+    }
+    return built;
+  }
+
+  it('builds the data that reading the payload gives, for events of any type', () => {
+    let built = 0;
+    fc.assert(
+      fc.property(storedRangeArbitrary(30), (events) => {
+        built += checkAll(decodeSegmentColumns(encodeSegment(events)));
+      }),
+      { numRuns: 150 },
+    );
+    expect(built).toBeGreaterThan(0);
+  });
+
+  it('builds the same data from adversarial payloads (NaN, -0, masks past the fields, extras)', () => {
+    let built = 0;
+    const range = fc.array(positionalPayloadArbitrary(), { minLength: 1, maxLength: 60 });
+    fc.assert(
+      fc.property(range, (payloads) => {
+        const events = payloads.map((payload, i): StoredEventRecord => ({
+          position: BigInt(i + 1),
+          stream: 's',
+          version: BigInt(i + 1),
+          type: 'energy.update',
+          schemaVersion: 1,
+          timestampUs: 1_755_460_080_000_000 + i,
+          frameId: null,
+          eventId: null,
+          payload,
+        }));
+        const columns = decodeSegmentColumns(encodeSegment(events));
+        built += checkAll(columns);
+        // Where reading the bytes refuses the payload, dataOf builds nothing.
+        for (const record of columns.records()) {
+          if (decodedData(record) === undefined) {
+            expect(columns.dataOf(record.payload, payloadFields('energy.update', 1)!)).toBe(
+              undefined,
+            );
+          }
+        }
+      }),
+      { numRuns: 100 },
+    );
+    expect(built).toBeGreaterThan(0);
+  });
+
+  it('builds nothing for a payload that is not exactly one of its events', () => {
+    const events: StoredEventRecord[] = [0, 1].map((i) => ({
+      position: BigInt(i + 1),
+      stream: 's',
+      version: BigInt(i + 1),
+      type: 'energy.update',
+      schemaVersion: 1,
+      timestampUs: 1_755_460_080_000_000 + i,
+      frameId: null,
+      eventId: null,
+      // [1, 0b1, 0.5]: energy only.
+      payload: Uint8Array.from([0x93, 0x01, 0x01, 0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]),
+    }));
+    const columns = decodeSegmentColumns(encodeSegment(events));
+    const fields = payloadFields('energy.update', 1)!;
+    const [first, second] = columns.records() as [StoredEventRecord, StoredEventRecord];
+    expect(columns.dataOf(second.payload, fields)).toEqual({ energy: 0.5 });
+    expect(columns.dataOf(first.payload, fields)).toEqual({ energy: 0.5 });
+    expect(columns.dataOf(first.payload.subarray(1), fields)).toBeUndefined();
+    expect(columns.dataOf(first.payload.slice(), fields)).toBeUndefined();
+    expect(columns.dataOf(first.payload, [])).toBeUndefined();
   });
 });

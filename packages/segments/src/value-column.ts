@@ -104,12 +104,36 @@ export class StringDictionaryBuilder {
  * one buffer, and the id of each value.
  */
 export class StringTable {
+  /** The text of each entry, once asked for; `null` for one that is not UTF-8. */
+  private texts: (string | null | undefined)[] | undefined;
+
   constructor(
     readonly encoded: Uint8Array,
     /** Entry `i` is `encoded[offsets[i], offsets[i + 1])`. */
     readonly offsets: Int32Array,
     readonly ids: Float64Array,
   ) {}
+
+  /**
+   * The text of entry `id` (decoded once, then shared by every value that uses it), or
+   * `null` when its bytes are not UTF-8 (a reader of the bytes refuses those).
+   */
+  text(id: number): string | null {
+    const texts = (this.texts ??= new Array<string | null | undefined>(this.offsets.length - 1));
+    let text = texts[id];
+    if (text === undefined) {
+      const start = this.offsets[id] as number;
+      const header = this.encoded[start] as number;
+      const skip = header < 0xc0 ? 1 : header === 0xd9 ? 2 : header === 0xda ? 3 : 5;
+      try {
+        text = utf8.decode(this.encoded.subarray(start + skip, this.offsets[id + 1]));
+      } catch {
+        text = null;
+      }
+      texts[id] = text;
+    }
+    return text;
+  }
 
   static decode(bytes: Uint8Array, count: number, what: string): StringTable {
     const reader = new ByteReader(bytes, what);
@@ -343,6 +367,12 @@ const EMPTY_BYTES = new Uint8Array(0);
 const EMPTY_NUMBERS = new Float64Array(0);
 const EMPTY_STRINGS = new StringTable(EMPTY_BYTES, new Int32Array(1), EMPTY_NUMBERS);
 
+// As the payload reader decodes: ill-formed UTF-8 is refused, a leading U+FEFF kept.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** What {@link ValueColumnReader.peek} answers for a value that is not a scalar. */
+export const NOT_SCALAR: unique symbol = Symbol('not a scalar');
+
 function isBytes(value: unknown): value is Uint8Array {
   return value instanceof Uint8Array;
 }
@@ -483,6 +513,39 @@ export class ValueColumnReader {
           `${what}.${Buffer.from(keys.subarray(this.keyOffsets[i], this.keyOffsets[i + 1])).toString('utf8', 1)}`,
         ),
     );
+  }
+
+  private floatView: DataView | undefined;
+
+  /**
+   * The next value (the one {@link write} writes next) as the payload reader reads it
+   * back, without moving on: a number, a string, `null` or a boolean; {@link NOT_SCALAR}
+   * for an array, a map, an integer beyond 2^53, a string that is not UTF-8.
+   */
+  peek(): unknown {
+    switch (this.kinds[this.k]) {
+      case INT: {
+        const value = this.ints[this.intIndex] as number;
+        return Number.isSafeInteger(value) ? value : NOT_SCALAR;
+      }
+      case FLOAT: {
+        const floats = this.floats;
+        this.floatView ??= new DataView(floats.buffer, floats.byteOffset, floats.byteLength);
+        return this.floatView.getFloat64(this.floatIndex * 8);
+      }
+      case STRING: {
+        const text = this.strings.text(this.strings.ids[this.stringIndex] as number);
+        return text === null ? NOT_SCALAR : text;
+      }
+      case NIL:
+        return null;
+      case FALSE:
+        return false;
+      case TRUE:
+        return true;
+      default:
+        return NOT_SCALAR;
+    }
   }
 
   /** Writes the next value to the output. */
