@@ -34,7 +34,7 @@ describe('IngestBatcher', () => {
       commits++;
       return commitBatch(appends, options);
     };
-    const batcher = new IngestBatcher(store, { maxGroupsInFlight: 1 });
+    const batcher = new IngestBatcher(store, { maxGroupsInFlight: 1, gatherTask: false });
     const requests = [
       [sessionA, [heartbeat(sessionA, 1), heartbeat(sessionA, 2)]],
       [sessionB, [heartbeat(sessionB, 3)]],
@@ -54,6 +54,31 @@ describe('IngestBatcher', () => {
     const stored = await store.readAll().toArray();
     const seconds = stored.map((r) => (r.event as { timestamp: string }).timestamp.slice(17, 19));
     expect(seconds).toEqual(['01', '02', '03', '07', '04', '05', '06']);
+    await store.close();
+  });
+
+  it('sends the requests submitted in one task as one group, and those of a later task as another', async () => {
+    const store = createEventStore({ storage: createMemoryStorage() });
+    const sent: number[] = [];
+    const commitBatch = store.commitBatch.bind(store);
+    store.commitBatch = (appends, options) => {
+      sent.push(appends.reduce((n, a) => n + a.records.length, 0));
+      return commitBatch(appends, options);
+    };
+    const batcher = new IngestBatcher(store);
+    const submit = (s: string, n: number) =>
+      batcher.submit(store.prepareAppend(sessionStream(s), [heartbeat(s, n)] as never));
+    // The messages of one socket read: submitted one after the other in one task.
+    const together = [submit(sessionA, 1), submit(sessionB, 2), submit(sessionA, 3)];
+    expect(sent).toEqual([]);
+    await Promise.resolve();
+    expect(sent).toEqual([3]);
+    // A later task while that group is in flight: a group of its own (room for 3 in flight).
+    const later = submit(sessionA, 4);
+    const results = await Promise.all([...together, later]);
+    expect(sent).toEqual([3, 1]);
+    expect(results.map((r) => r.positions.map(Number))).toEqual([[1], [3], [2], [4]]);
+    expect(results.map((r) => Number(r.nextExpectedVersion))).toEqual([1, 1, 2, 3]);
     await store.close();
   });
 
@@ -98,7 +123,7 @@ describe('IngestBatcher', () => {
       sent.push(appends.map((a) => a.expectedVersion));
       return commitBatch(appends, options);
     };
-    const batcher = new IngestBatcher(store);
+    const batcher = new IngestBatcher(store, { gatherTask: false });
     const prepare = (n: number) =>
       store.prepareAppend(sessionStream(sessionA), [heartbeat(sessionA, n)] as never);
     // The first commit of a stream tells its version; the next ones chain on it.
@@ -120,7 +145,11 @@ describe('IngestBatcher', () => {
         refusals.push(isConcurrencyError(error) ? 'version' : 'conflict');
         throw error;
       });
-    const batcher = new IngestBatcher(store, { maxGroupsInFlight: 2, maxEventsPerCommit: 2 });
+    const batcher = new IngestBatcher(store, {
+      maxGroupsInFlight: 2,
+      maxEventsPerCommit: 2,
+      gatherTask: false,
+    });
     await batcher.submit(
       store.prepareAppend(sessionStream(sessionA), [heartbeat(sessionA, 1, 'x1')] as never),
     );

@@ -39,6 +39,13 @@ export interface IngestBatcherOptions {
    * event store's own bound of commits in flight). 1: each group waits for the previous one.
    */
   readonly maxGroupsInFlight?: number;
+  /**
+   * Whether the requests submitted in one task go out together (default `true`): the
+   * group is formed once the task that submitted them is done (a microtask later), so
+   * the messages of one socket read make one commit instead of one each. `false`: each
+   * submit sends at once while there is room in flight.
+   */
+  readonly gatherTask?: boolean;
 }
 
 /**
@@ -66,6 +73,9 @@ export class IngestBatcher {
   readonly #store: EventStore;
   readonly #maxEvents: number;
   readonly #maxGroups: number;
+  readonly #gatherTask: boolean;
+  /** Set while a pump is scheduled for the end of the current task. */
+  #pumpScheduled = false;
   #queue: Entry[] = [];
   readonly #inFlight: Group[] = [];
   /** Each stream's version once every group sent so far is committed (learned from commits). */
@@ -81,15 +91,25 @@ export class IngestBatcher {
     this.#store = store;
     this.#maxEvents = options.maxEventsPerCommit ?? 20_000;
     this.#maxGroups = Math.max(1, options.maxGroupsInFlight ?? 3);
+    this.#gatherTask = options.gatherTask ?? true;
   }
 
   /** Queues an append; resolves once it is durable. */
   submit(append: PreparedAppend): Promise<BatchedAppendResult> {
     return new Promise<BatchedAppendResult>((resolve, reject) => {
       this.#queue.push({ append, resolve, reject });
-      this.#pump();
+      if (!this.#gatherTask) this.#pump();
+      else if (!this.#pumpScheduled) {
+        this.#pumpScheduled = true;
+        queueMicrotask(this.#scheduledPump);
+      }
     });
   }
+
+  readonly #scheduledPump = (): void => {
+    this.#pumpScheduled = false;
+    this.#pump();
+  };
 
   /** Sends queued groups while there is room in flight. */
   #pump(): void {
