@@ -306,129 +306,309 @@ export const corruptFileRow: FaultRow = {
   },
 };
 
+/** The WAL's frames: page number and whether a later frame writes the same page. */
+function walFrames(wal: Buffer): { page: number; rewritten: boolean; commit: boolean }[] {
+  const pageSize = wal.readUInt32BE(8);
+  const count = Math.floor((wal.length - 32) / (24 + pageSize));
+  const frames = Array.from({ length: count }, (_, i) => {
+    const at = 32 + i * (24 + pageSize);
+    return { page: wal.readUInt32BE(at), rewritten: false, commit: wal.readUInt32BE(at + 4) !== 0 };
+  });
+  const seen = new Set<number>();
+  for (let i = count - 1; i >= 0; i--) {
+    frames[i]!.rewritten = seen.has(frames[i]!.page);
+    seen.add(frames[i]!.page);
+  }
+  return frames;
+}
+
+type WalCase = { name: string; inject: (caseDir: string, walSize: number) => string };
+
+/** Flips one bit at each of `offsets` in the frame chosen by `pick` (its index in the WAL). */
+function flipInFrame(
+  caseDir: string,
+  pick: (frames: ReturnType<typeof walFrames>) => number | undefined,
+  offsets: readonly ((pageSize: number) => number)[],
+  what: string,
+): string {
+  const path = join(caseDir, 'state.db-wal');
+  const wal = readFileSync(path);
+  const pageSize = wal.readUInt32BE(8);
+  const frame = pick(walFrames(wal));
+  if (frame === undefined) throw new Error(`no frame of the WAL fits: ${what}`);
+  const bytes = offsets.map((offset) => 32 + frame * (24 + pageSize) + offset(pageSize));
+  for (const at of bytes) wal[at] = wal[at]! ^ 0x01;
+  writeFileSync(path, wal);
+  return `${what}: frame ${frame + 1} of ${walFrames(wal).length}, byte(s) ${bytes.join(', ')} of ${wal.length}`;
+}
+
+/** The frame nearest `share` of the WAL that `fits`, with commit frames after it. */
+function frameNear(share: number, fits: (f: { rewritten: boolean }) => boolean) {
+  return (frames: ReturnType<typeof walFrames>): number | undefined => {
+    const lastCommit = frames.findLastIndex((f) => f.commit);
+    const want = Math.floor(frames.length * share);
+    let best: number | undefined;
+    frames.forEach((f, i) => {
+      if (i === 0 || i >= lastCommit || !fits(f)) return;
+      if (best === undefined || Math.abs(i - want) < Math.abs(best - want)) best = i;
+    });
+    return best;
+  };
+}
+
+const inPage = (pageSize: number): number => 24 + (pageSize >> 1);
+
 /**
- * The WAL: a writer killed before its first checkpoint (the acknowledged commits live in
- * the WAL only), then a bit flipped in the WAL, the WAL truncated, or the WAL deleted.
- * Reports what verify names (before any writer opens the copy: from the WAL itself and
- * the writer's head marker), what the store's open reports and keeps aside (the damaged
- * WAL copied, 0600, and a report that later verifies name), and how many acknowledged
- * events the reopened store lacks.
+ * Single bit flips anywhere in a frame (the store finds the bit and flips it back), and
+ * a burst of damage in a frame whose page a later frame rewrites (left out).
+ */
+const WAL_FLIP_CASES: WalCase[] = [
+  ...[0.25, 0.5, 0.75].map((share) => ({
+    name: `WAL bit flip (page, ${share * 100} %)`,
+    inject: (caseDir: string) =>
+      flipInFrame(
+        caseDir,
+        frameNear(share, (f) => f.rewritten),
+        [inPage],
+        'in a page a later frame rewrites',
+      ),
+  })),
+  {
+    name: 'WAL bit flip (newest version of a page)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, (f) => !f.rewritten),
+        [inPage],
+        'in a page no later frame rewrites',
+      ),
+  },
+  {
+    name: 'WAL bit flip (page number)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, () => true),
+        [() => 3],
+        "in a frame's page number",
+      ),
+  },
+  {
+    name: 'WAL bit flip (frame checksum)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, () => true),
+        [() => 18],
+        "in a frame's stored checksum",
+      ),
+  },
+  {
+    name: 'WAL bit flip (frame salt)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, () => true),
+        [() => 10],
+        "in a frame's salt",
+      ),
+  },
+  {
+    name: 'WAL burst (page rewritten later)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, (f) => f.rewritten),
+        [(size) => 24 + (size >> 2), inPage],
+        'two bits in a page a later frame rewrites',
+      ),
+  },
+];
+
+/**
+ * What no repair brings back: a burst of damage in the newest version of a page, a WAL
+ * cut, a WAL deleted.
+ */
+const WAL_LOSS_CASES: WalCase[] = [
+  {
+    name: 'WAL burst (newest version of a page)',
+    inject: (caseDir) =>
+      flipInFrame(
+        caseDir,
+        frameNear(0.5, (f) => !f.rewritten),
+        [(size) => 24 + (size >> 2), inPage],
+        'two bits in a page no later frame rewrites',
+      ),
+  },
+  {
+    name: 'WAL truncated',
+    inject: (caseDir, walSize) => {
+      truncateSync(join(caseDir, 'state.db-wal'), Math.floor(walSize / 2));
+      return `cut to ${Math.floor(walSize / 2)} of ${walSize} bytes`;
+    },
+  },
+  {
+    name: 'WAL deleted',
+    inject: (caseDir, walSize) => {
+      rmSync(join(caseDir, 'state.db-wal'));
+      rmSync(join(caseDir, 'state.db-shm'), { force: true });
+      return `${walSize} bytes of WAL removed`;
+    },
+  },
+];
+
+/**
+ * A writer killed before its first checkpoint (the acknowledged commits live in the WAL
+ * only), then each of `cases` on a copy of its files. Reports what verify names (before
+ * any writer opens the copy: from the WAL itself and the writer's head marker), what the
+ * store's open reports and keeps aside (the damaged WAL copied, 0600, and a report that
+ * later verifies name), what it salvaged, and how many acknowledged events the reopened
+ * store lacks.
+ */
+async function runWalCases(
+  id: string,
+  cases: readonly WalCase[],
+  ctx: Parameters<FaultRow['run']>[0],
+  result: RowResult,
+): Promise<void> {
+  const tmp = tempDir('wal');
+  try {
+    const liveDir = join(tmp.dir, 'live');
+    const caseDir = join(tmp.dir, 'case');
+    sh('mkdir', ['-p', liveDir, caseDir]);
+    // Every file of the killed writer's directory (the head marker included), in a
+    // directory without the reports and copies of the case before.
+    const copyLive = (): void => {
+      rmSync(caseDir, { recursive: true, force: true });
+      sh('mkdir', ['-p', caseDir]);
+      for (const name of readdirSync(liveDir)) {
+        copyFileSync(join(liveDir, name), join(caseDir, name));
+      }
+    };
+    const rounds = ctx.long ? 5 : 1;
+    for (let round = 0; round < rounds; round++) {
+      rmSync(liveDir, { recursive: true, force: true });
+      sh('mkdir', ['-p', liveDir]);
+      const path = join(liveDir, 'state.db');
+      const child = startChild(
+        process.execPath,
+        ['--input-type=module', '-e', WRITER_CHILD, '--', path, String(round), 'full', 'none'],
+        MODULES,
+      );
+      child.process.stdin?.write('go\n');
+      await waitForOutput(child, 'session ', 60_000);
+      await sleep(400);
+      await killChild(child);
+      const acked = new Map(parseWriterOutput(child.stdout).acks);
+      const walSize = existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0;
+      for (const c of cases) {
+        copyLive();
+        if (!existsSync(join(caseDir, 'state.db-wal'))) {
+          result.problems.push(`${c.name}: the writer left no WAL to damage`);
+          continue;
+        }
+        const what = c.inject(caseDir, walSize);
+        result.runs += 1;
+        // verify (CLI, then checkIntegrity) first, on the copy as the crash left it;
+        // detect then opens the store, which reports, salvages and keeps the damage aside.
+        const found = await detect(caseDir, undefined);
+        const kept = readdirSync(caseDir).filter(
+          (name) =>
+            name.includes('.damage') ||
+            name.includes('-wal.damaged-') ||
+            name.includes('.pre-salvage-'),
+        );
+        for (const name of kept) {
+          const mode = statSync(join(caseDir, name)).mode & 0o777;
+          if (mode !== 0o600)
+            result.problems.push(`${c.name}: ${name} has mode ${mode.toString(8)}, not 600`);
+        }
+        const reports = kept.filter((name) => name.endsWith('.json'));
+        if (reports.length === 0) {
+          result.problems.push(`${c.name}: the store's open left no damage report`);
+        }
+        const salvage = reports
+          .map(
+            (name) =>
+              (
+                JSON.parse(readFileSync(join(caseDir, name), 'utf8')) as {
+                  salvage?: { message: string; damagedPositions: number[] };
+                }
+              ).salvage,
+          )
+          .find((found) => found !== undefined);
+        // Rows the salvage restored but could not verify (their page damaged beyond one
+        // bit): lost, and they must be named by verify and refused by reads.
+        const damaged = salvage?.damagedPositions ?? [];
+        let check: { lost: number; duplicated: number; problems: string[] };
+        if (damaged.length > 0) {
+          const after = await integrityProblems(join(caseDir, 'state.db'));
+          const named = damaged.filter((position) =>
+            after.some(
+              (p) => p.includes('"kind":"checksum"') && p.includes(`"position":"${position}"`),
+            ),
+          );
+          check = {
+            lost: damaged.length,
+            duplicated: 0,
+            problems:
+              named.length === damaged.length
+                ? []
+                : [`damaged rows restored but not named by verify: ${damaged.join(', ')}`],
+          };
+        } else {
+          check = await checkLog(join(caseDir, 'state.db'), acked).catch((error: unknown) => ({
+            lost: acked.size,
+            duplicated: 0,
+            head: 0n,
+            problems: [String(error)],
+          }));
+        }
+        record(
+          result,
+          c.name,
+          `${what}; ${acked.size} acknowledged, ${check.lost} missing afterwards; ` +
+            `${salvage === undefined ? '' : `${salvage.message.slice(0, 200)}; `}kept: ${kept.join(', ') || 'nothing'}`,
+          found,
+        );
+        result.acknowledged += acked.size;
+        result.lost += check.lost;
+        result.duplicated += check.duplicated;
+        // What is left must be a clean prefix: no gap, integrity clean but for the
+        // damage named.
+        result.problems.push(...check.problems.map((p) => `${c.name}: ${p}`));
+        result.problems.push(
+          ...found.integrity
+            .filter((p) => !p.includes('"kind":"wal"'))
+            .map((p) => `${c.name}: the remaining log fails integrity: ${p}`),
+        );
+        ctx.log(`${id}: ${c.name}: ${acked.size} acknowledged, ${check.lost} missing`);
+      }
+    }
+  } finally {
+    tmp.remove();
+  }
+}
+
+/**
+ * Bit flips in the WAL of a killed writer where the repair loses nothing: one bit
+ * anywhere in a frame (page, page number, stored checksum, salt), two bits in a page a
+ * later frame writes again. SQLite alone would drop every commit after the flip; the
+ * store's open salvages them.
  */
 export const corruptWalRow: FaultRow = {
   id: 'corrupt.wal',
-  fault: 'bit flip in the WAL, a truncated WAL, a deleted WAL (commits not yet checkpointed)',
+  fault:
+    'bit flips in the WAL (commits not yet checkpointed): one bit in a page, a page number, a checksum, a salt; two bits in a page rewritten later',
+  run: (ctx, result) => runWalCases('corrupt.wal', WAL_FLIP_CASES, ctx, result),
+};
+
+/** What the WAL no longer holds: a page's only copy damaged beyond one bit, a cut or deleted WAL. */
+export const corruptWalLossRow: FaultRow = {
+  id: 'corrupt.wal.loss',
+  fault:
+    'two bits flipped in the newest version of a page, a truncated WAL, a deleted WAL (not yet checkpointed)',
   knownGap:
-    'the commits in a damaged, cut or deleted WAL cannot be replayed: SQLite opens at the last intact commit. The store names the damage (at open and in verify) and keeps a copy of the damaged WAL, but the events after the damage are not in the database',
-  async run(ctx, result) {
-    const tmp = tempDir('wal');
-    try {
-      const liveDir = join(tmp.dir, 'live');
-      const caseDir = join(tmp.dir, 'case');
-      sh('mkdir', ['-p', liveDir, caseDir]);
-      // Every file of the killed writer's directory (the head marker included), in a
-      // directory without the reports and copies of the case before.
-      const copyLive = (): void => {
-        rmSync(caseDir, { recursive: true, force: true });
-        sh('mkdir', ['-p', caseDir]);
-        for (const name of readdirSync(liveDir)) {
-          copyFileSync(join(liveDir, name), join(caseDir, name));
-        }
-      };
-      const rounds = ctx.long ? 5 : 1;
-      for (let round = 0; round < rounds; round++) {
-        rmSync(liveDir, { recursive: true, force: true });
-        sh('mkdir', ['-p', liveDir]);
-        const path = join(liveDir, 'state.db');
-        const child = startChild(
-          process.execPath,
-          ['--input-type=module', '-e', WRITER_CHILD, '--', path, String(round), 'full', 'none'],
-          MODULES,
-        );
-        child.process.stdin?.write('go\n');
-        await waitForOutput(child, 'session ', 60_000);
-        await sleep(400);
-        await killChild(child);
-        const acked = new Map(parseWriterOutput(child.stdout).acks);
-        const walSize = existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0;
-        const cases: { name: string; inject: () => string }[] = [
-          {
-            name: 'WAL bit flip',
-            inject: () => {
-              const wal = readFileSync(join(caseDir, 'state.db-wal'));
-              const at = 32 + 24 + Math.floor((wal.length - 56) * 0.5);
-              wal[at] = wal[at]! ^ 0x01;
-              writeFileSync(join(caseDir, 'state.db-wal'), wal);
-              return `byte ${at} of ${wal.length}`;
-            },
-          },
-          {
-            name: 'WAL truncated',
-            inject: () => {
-              truncateSync(join(caseDir, 'state.db-wal'), Math.floor(walSize / 2));
-              return `cut to ${Math.floor(walSize / 2)} of ${walSize} bytes`;
-            },
-          },
-          {
-            name: 'WAL deleted',
-            inject: () => {
-              rmSync(join(caseDir, 'state.db-wal'));
-              rmSync(join(caseDir, 'state.db-shm'), { force: true });
-              return `${walSize} bytes of WAL removed`;
-            },
-          },
-        ];
-        for (const c of cases) {
-          copyLive();
-          if (!existsSync(join(caseDir, 'state.db-wal'))) {
-            result.problems.push(`${c.name}: the writer left no WAL to damage`);
-            continue;
-          }
-          const what = c.inject();
-          result.runs += 1;
-          // verify (CLI, then checkIntegrity) first, on the copy as the crash left it;
-          // detect then opens the store, which reports and keeps the damage aside.
-          const found = await detect(caseDir, undefined);
-          const check = await checkLog(join(caseDir, 'state.db'), acked).catch(
-            (error: unknown) => ({
-              lost: acked.size,
-              duplicated: 0,
-              head: 0n,
-              problems: [String(error)],
-            }),
-          );
-          const kept = readdirSync(caseDir).filter(
-            (name) => name.includes('.damage') || name.includes('-wal.damaged-'),
-          );
-          for (const name of kept) {
-            const mode = statSync(join(caseDir, name)).mode & 0o777;
-            if (mode !== 0o600)
-              result.problems.push(`${c.name}: ${name} has mode ${mode.toString(8)}, not 600`);
-          }
-          if (!kept.some((name) => name.endsWith('.json'))) {
-            result.problems.push(`${c.name}: the store's open left no damage report`);
-          }
-          record(
-            result,
-            c.name,
-            `${what}; ${acked.size} acknowledged, ${check.lost} missing afterwards; kept: ${kept.join(', ') || 'nothing'}`,
-            found,
-          );
-          result.acknowledged += acked.size;
-          result.lost += check.lost;
-          result.duplicated += check.duplicated;
-          // What is left must be a clean prefix: no gap, integrity clean but for the
-          // damage named.
-          result.problems.push(...check.problems.map((p) => `${c.name}: ${p}`));
-          result.problems.push(
-            ...found.integrity
-              .filter((p) => !p.includes('"kind":"wal"'))
-              .map((p) => `${c.name}: the remaining log fails integrity: ${p}`),
-          );
-          ctx.log(`corrupt.wal: ${c.name}: ${acked.size} acknowledged, ${check.lost} missing`);
-        }
-      }
-    } finally {
-      tmp.remove();
-    }
-  },
+    'the commits in a cut or deleted WAL are gone (the bytes are): SQLite opens at the last intact commit, the store names the loss (at open and in verify) and keeps what was left of the WAL. Damage beyond one bit in a page no later frame rewrites: the commits after it are salvaged when the page is an events page, but rows on it that fail their checksum are lost (named, never served); damage to its b-tree structure, or to a page no checksum covers, is not salvaged (named, the commits after it lost)',
+  run: (ctx, result) => runWalCases('corrupt.wal.loss', WAL_LOSS_CASES, ctx, result),
 };

@@ -4,7 +4,7 @@ import { clockRow } from './clock.js';
 import { crashArchiveRow, crashMigrationRow, crashRetentionRow } from './crash-archive.js';
 import { contentionRow } from './contention.js';
 import { corruptArchiveRow } from './corrupt-archive.js';
-import { corruptFileRow, corruptWalRow } from './corruption.js';
+import { corruptFileRow, corruptWalLossRow, corruptWalRow } from './corruption.js';
 import { crashDaemonRow } from './crash-daemon.js';
 import { crashWriterRow } from './crash-writer.js';
 import { diskFullRow, ioErrorRow, readOnlyRow } from './disk.js';
@@ -23,6 +23,7 @@ export const ROWS: readonly FaultRow[] = [
   powerNormalRow,
   corruptFileRow,
   corruptWalRow,
+  corruptWalLossRow,
   corruptArchiveRow,
   diskFullRow,
   ioErrorRow,
