@@ -495,7 +495,8 @@ export class SqliteWriter {
     newTypes: string[],
   ): WriterAppendResult {
     const { streams, types, fields, eventIds } = request;
-    const payloads = Buffer.from(request.payloads);
+    const payloadBuffer = request.payloads;
+    const payloads = Buffer.from(payloadBuffer);
     const total = fields.length / FIELDS_PER_EVENT;
     const positions = new Float64Array(total);
     const nextVersions = new Float64Array(streams.length);
@@ -558,8 +559,13 @@ export class SqliteWriter {
         const frame = fields[base + FIELD_FRAME]!;
         const frameId = Number.isNaN(frame) ? null : frame;
         const eventId = eventIds?.[e] ?? null;
-        const start = payloadOffsets[e]!;
-        const payload = payloads.subarray(start, start + fields[base + FIELD_PAYLOAD_LENGTH]!);
+        // A view made directly: Buffer#subarray goes through the species constructor, a
+        // measurable share of the loop at tens of thousands of events per second.
+        const payload = new Uint8Array(
+          payloadBuffer,
+          payloadOffsets[e],
+          fields[base + FIELD_PAYLOAD_LENGTH],
+        );
         const checksum = eventChecksum({
           position: pos,
           stream: entry.nameBytes,
