@@ -18,11 +18,15 @@ describe('eventstore case', () => {
       'eventstore.read_events_per_s',
       'eventstore.replay_events_per_s',
       'eventstore.replay_simple_events_per_s',
+      'eventstore.read_sealed_events_per_s',
+      'eventstore.replay_sealed_events_per_s',
       'emmett.aggregate_events_per_s',
       'eventstore.append_ratio_vs_raw',
       'eventstore.read_vs_emmett',
       'eventstore.replay_vs_emmett',
       'eventstore.replay_simple_vs_emmett',
+      'eventstore.read_sealed_vs_emmett',
+      'eventstore.replay_sealed_vs_emmett',
     ]) {
       expect(run.results[name]?.samples, name).toHaveLength(2);
       expect(run.results[name]?.min, name).toBeGreaterThan(0);
@@ -34,6 +38,9 @@ describe('eventstore case', () => {
       );
       expect(at('eventstore.replay_vs_emmett', i)).toBe(
         at('eventstore.replay_events_per_s', i) / at('emmett.aggregate_events_per_s', i),
+      );
+      expect(at('eventstore.read_sealed_vs_emmett', i)).toBe(
+        at('eventstore.read_sealed_events_per_s', i) / at('emmett.read_events_per_s', i),
       );
     }
     expect(run.results['eventstore.append_events_per_s']!.note).toBe(

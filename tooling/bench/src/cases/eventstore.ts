@@ -12,9 +12,16 @@ import { openEmmettStore } from './emmett-sqlite.js';
  * WAL + `synchronous=FULL`. Loaded on use, so that a package that is not built fails
  * the cases that need it (under FAILED) while the baselines still run.
  */
-export async function openDurableStorage(file: string): Promise<SqliteStorage> {
+export async function openDurableStorage(
+  file: string,
+  options: { readonly sealAtOnce?: boolean } = {},
+): Promise<SqliteStorage> {
   const { openSqliteStorage } = await import('@wirthforge/storage-sqlite');
-  const storage = await openSqliteStorage({ path: file });
+  const storage = await openSqliteStorage({
+    path: file,
+    // Every hot row sealed as soon as the sealing thread gets to it.
+    ...(options.sealAtOnce === true ? { seal: { minEvents: 3600, maxAgeMs: 0 } } : {}),
+  });
   const { journalMode, synchronous } = storage.pragmas;
   if (journalMode !== 'wal' || synchronous !== 'full') {
     await storage.close();
@@ -100,6 +107,10 @@ function sameState(a: SimpleState, b: SimpleState): boolean {
  * - `eventstore.read_events_per_s`: `readAll`, every event decoded, on a reopened store;
  * - `eventstore.replay_events_per_s`: `aggregateStream` with the energy projection
  *   (read, decode, fold), the state cache off;
+ * - `eventstore.read_sealed_events_per_s` and `eventstore.replay_sealed_events_per_s`:
+ *   `readAll` and the energy replay again on the store reopened once every event is
+ *   sealed into segments (the other read path: decoded segments, not hot rows; the
+ *   first read decodes them);
  * - `eventstore.replay_simple_events_per_s` and `emmett.aggregate_events_per_s`: the
  *   same simple fold (energy per model, tokens, frames) through our `aggregateStream`
  *   and Emmett's, over the same events (written to Emmett untimed first);
@@ -123,6 +134,16 @@ export const eventstoreCase: BenchCase = {
     ratioMetric(
       'eventstore.replay_vs_emmett',
       'eventstore.replay_events_per_s',
+      'emmett.aggregate_events_per_s',
+    ),
+    ratioMetric(
+      'eventstore.read_sealed_vs_emmett',
+      'eventstore.read_sealed_events_per_s',
+      'emmett.read_events_per_s',
+    ),
+    ratioMetric(
+      'eventstore.replay_sealed_vs_emmett',
+      'eventstore.replay_sealed_events_per_s',
       'emmett.aggregate_events_per_s',
     ),
     ratioMetric(
@@ -217,6 +238,43 @@ export const eventstoreCase: BenchCase = {
         throw new Error('the simple fold and the energy projection disagree on the total energy');
       }
 
+      // The same reads once every event is sealed into segments.
+      await reader.close();
+      const sealedStorage = await openDurableStorage(file, { sealAtOnce: true });
+      const sealedReader = createEventStore({ storage: sealedStorage, cache: false });
+      stores.push(sealedReader);
+      const hotRows = async (): Promise<number> =>
+        Number(
+          (
+            await sealedStorage.db
+              .selectFrom('events')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      const sealDeadline = performance.now() + 120_000;
+      while ((await hotRows()) > 0) {
+        if (performance.now() > sealDeadline) {
+          throw new Error(`sealing left ${await hotRows()} hot rows after 120 s`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const sealedReadStart = performance.now();
+      let sealedRead = 0;
+      for await (const record of sealedReader.readAll()) {
+        if (record.event.type.length > 0) sealedRead++;
+      }
+      const sealedReadMs = performance.now() - sealedReadStart;
+      if (sealedRead !== eventCount) {
+        throw new Error(`readAll of the sealed store gave ${sealedRead} of ${eventCount} events`);
+      }
+      const sealedReplayStart = performance.now();
+      const sealedReplay = await sealedReader.aggregateStream(stream, energyProjection);
+      const sealedReplayMs = performance.now() - sealedReplayStart;
+      if (sumValue(sealedReplay.state.total_energy) !== sumValue(replay.state.total_energy)) {
+        throw new Error('the replays of hot rows and of segments disagree on the total energy');
+      }
+
       // Emmett: the same events, folded with the same function by its aggregateStream.
       const { store: emmett, connection } = await openEmmettStore(emmettFile);
       let emmettState: SimpleState;
@@ -266,6 +324,19 @@ export const eventstoreCase: BenchCase = {
         {
           name: 'eventstore.replay_events_per_s',
           value: perSecond(eventCount, replayMs),
+          unit: 'events/s',
+          better: 'higher',
+        },
+        {
+          name: 'eventstore.read_sealed_events_per_s',
+          value: perSecond(sealedRead, sealedReadMs),
+          unit: 'events/s',
+          better: 'higher',
+          note: 'readAll on the store reopened once every event is sealed into segments (the first read decodes them)',
+        },
+        {
+          name: 'eventstore.replay_sealed_events_per_s',
+          value: perSecond(eventCount, sealedReplayMs),
           unit: 'events/s',
           better: 'higher',
         },
