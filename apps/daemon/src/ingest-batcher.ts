@@ -49,8 +49,9 @@ export interface IngestBatcherOptions {
 }
 
 /**
- * Group commit for independent ingest requests, pipelined: appends that arrive while
- * commits are in flight wait and go to the store together, as one `commitBatch` (one
+ * Group commit for independent ingest requests, pipelined: appends submitted in one task
+ * (the messages of one socket read), and appends that arrive while commits are in flight,
+ * wait and go to the store together, as one `commitBatch` (one
  * transaction, one fsync with `synchronous=FULL`), appends of one stream merged into one
  * in arrival order (so each stream keeps the order of its requests). Up to
  * `maxGroupsInFlight` groups are sent before the first is durable, so that the next
