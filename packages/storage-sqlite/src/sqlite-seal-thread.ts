@@ -12,7 +12,7 @@ import { storageErrorToJSON } from '@wirthforge/storage';
 
 import { toSqliteStorageError } from './errors.js';
 import { openConnection } from './sqlite-connection.js';
-import { applyReaderPragmas } from './sqlite-pragmas.js';
+import { SEAL_CACHE_KIB, applyReaderPragmas } from './sqlite-pragmas.js';
 import { SELECT_HOT_RANGE_SQL, prepareSeal } from './sqlite-sealer.js';
 import type { SealTask } from './sqlite-sealer.js';
 import type { SealWorkerData, SealWorkerResponse } from './sqlite-seal-protocol.js';
@@ -20,7 +20,8 @@ import type { SealWorkerData, SealWorkerResponse } from './sqlite-seal-protocol.
 /** Serves the writer's seal tasks on `port` until it closes. */
 export function runSealThread(port: MessagePort, data: SealWorkerData): void {
   const connection = openConnection(data.path, { readonly: true, fileMustExist: true });
-  applyReaderPragmas(connection, data.busyTimeoutMs);
+  // A small page cache: each hot range is read once (see SEAL_CACHE_KIB).
+  applyReaderPragmas(connection, data.busyTimeoutMs, SEAL_CACHE_KIB);
   const selectRange = connection.prepare(SELECT_HOT_RANGE_SQL).raw(true);
   port.on('message', (task: SealTask) => {
     let response: SealWorkerResponse;
