@@ -164,6 +164,7 @@ export const postgresCase: BenchCase = {
         value: perSecond(eventCount, appendMs),
         unit: 'events/s',
         better: 'higher',
+        note: `${IN_FLIGHT} batches in flight: the batches queued behind a commit go in one call of the append function (one round trip, no other writer)`,
       },
       {
         name: 'postgres.append_events_per_s_awaited',
