@@ -24,7 +24,7 @@ import type { SqliteConnection } from './sqlite-connection.js';
 import { applyWriterPragmas } from './sqlite-pragmas.js';
 import { sqliteSchemaDialect } from './sqlite-schema-dialect.js';
 import { bindable, createSqliteCompiler } from './sqlite-compiler.js';
-import { SqliteWriter, fastParameters } from './sqlite-writer.js';
+import { InsertEventsSql, SqliteWriter, fastParameters, insertEventsSql } from './sqlite-writer.js';
 import { encodeAppendRequest } from './sqlite-writer-protocol.js';
 
 let dir: string;
@@ -471,5 +471,30 @@ describe('SqliteWriter group commit', () => {
     expect(() =>
       writer.appendInGroup(request([{ stream: 'a', expectedVersion: 'any', events: [ev()] }])),
     ).toThrow('no write group is open');
+  });
+});
+
+describe('InsertEventsSql', () => {
+  const db = createSqliteCompiler();
+
+  it('writes the SQL Kysely compiles for every row count up to a full insert, without Kysely', () => {
+    const one = insertEventsSql(db, 1);
+    const full = insertEventsSql(db, 64);
+    const noKysely = new Proxy({} as Kysely<Database>, {
+      get: () => {
+        throw new Error('compiled with Kysely');
+      },
+    });
+    const made = new InsertEventsSql(noKysely, one, full);
+    for (let rows = 1; rows <= 64; rows++) {
+      expect(made.sql(rows), `${rows} rows`).toBe(insertEventsSql(db, rows));
+    }
+  });
+
+  it('compiles with Kysely when the repeated row does not give the full insert', () => {
+    const made = new InsertEventsSql(db, insertEventsSql(db, 1), insertEventsSql(db, 63));
+    expect(made.sql(5)).toBe(insertEventsSql(db, 5));
+    const unlike = new InsertEventsSql(db, 'select 1', 'select 1');
+    expect(unlike.sql(7)).toBe(insertEventsSql(db, 7));
   });
 });

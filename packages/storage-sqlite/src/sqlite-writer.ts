@@ -84,6 +84,8 @@ interface Statements {
   readonly insertEvent: SqliteStatement;
   /** Inserts {@link ROWS_PER_INSERT} events without ids in one statement. */
   readonly insertEvents: SqliteStatement;
+  /** SQL of inserts of fewer rows (the rest of a batch). */
+  readonly insertEventsSql: InsertEventsSql;
   /** Inserts unless the event id is taken (then `changes` is 0). */
   readonly insertEventOnce: SqliteStatement;
   readonly insertStream: SqliteStatement;
@@ -129,7 +131,7 @@ const eventValues = {
 const eventOrder = [-1, -2, -3, -4, -5, -6, -7, 'event-id', payloadMarker, -8];
 
 /** SQL of an insert of `rows` events without ids in one statement, its binding order checked. */
-function insertEventsSql(db: Kysely<Database>, rows: number): string {
+export function insertEventsSql(db: Kysely<Database>, rows: number): string {
   return assertParameterOrder(
     db
       .insertInto('events')
@@ -138,6 +140,43 @@ function insertEventsSql(db: Kysely<Database>, rows: number): string {
     Array.from({ length: rows }, () => eventOrder).flat(),
     rows === ROWS_PER_INSERT ? 'insert events' : `insert ${rows} events`,
   );
+}
+
+/**
+ * SQL of multi-row event inserts by row count, made by repeating the row of the one-row
+ * insert: compiling each count with Kysely costs the first append of a store several ms.
+ * The repetition is checked once against Kysely's own SQL for {@link ROWS_PER_INSERT}
+ * rows; if they ever differ, every count is compiled by Kysely instead.
+ */
+export class InsertEventsSql {
+  private readonly head: string | undefined;
+  private readonly row: string | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    oneRow: string,
+    fullRows: string,
+  ) {
+    const at = oneRow.lastIndexOf(' values (');
+    if (at >= 0) {
+      const head = oneRow.slice(0, at + ' values '.length);
+      const row = oneRow.slice(head.length);
+      if (InsertEventsSql.repeat(head, row, ROWS_PER_INSERT) === fullRows) {
+        this.head = head;
+        this.row = row;
+      }
+    }
+  }
+
+  private static repeat(head: string, row: string, rows: number): string {
+    return head + new Array<string>(rows).fill(row).join(', ');
+  }
+
+  /** SQL of an insert of `rows` events without ids. */
+  sql(rows: number): string {
+    if (this.head === undefined || this.row === undefined) return insertEventsSql(this.db, rows);
+    return InsertEventsSql.repeat(this.head, this.row, rows);
+  }
 }
 
 function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): Statements {
@@ -205,6 +244,7 @@ function prepareStatements(connection: SqliteConnection, db: Kysely<Database>): 
   return {
     insertEvent: p(insertEvent),
     insertEvents: p(insertEvents),
+    insertEventsSql: new InsertEventsSql(db, insertEvent, insertEvents),
     insertEventOnce: p(insertEventOnce),
     insertStream: p(insertStream),
     updateStreamVersion: p(updateStreamVersion),
@@ -296,7 +336,7 @@ export class SqliteWriter {
   private tailInsert(rows: number): SqliteStatement {
     let statement = this.tailInserts.get(rows);
     if (statement === undefined) {
-      statement = this.connection.prepare(insertEventsSql(this.compiler, rows));
+      statement = this.connection.prepare(this.statements.insertEventsSql.sql(rows));
       this.tailInserts.set(rows, statement);
     }
     return statement;
