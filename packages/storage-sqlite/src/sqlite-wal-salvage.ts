@@ -10,8 +10,9 @@
  * every commit), or kept as found, as suspect, when it holds its page's newest version.
  * The checksums are then recomputed. The repaired WAL is replayed into a copy of the
  * database beside it, and the copy is checked in full (`integrity_check`, every event's
- * and segment's checksum, no position or version gap); only then does it take the
- * database's place, the database as found kept beside it. Rows of a suspect page that
+ * and segment's checksum, no position or version gap); only then does it go in, as a WAL
+ * of the pages where it differs from the database file, in place of the damaged WAL in
+ * one rename (the database file is not written; the damaged WAL stays kept). Rows of a suspect page that
  * fail their checksum are named, never served. A WAL cut short or deleted has no bytes
  * to salvage.
  */
@@ -19,14 +20,17 @@ import {
   closeSync,
   constants,
   copyFileSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   rmSync,
   writeSync,
 } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 
 import { openConnection } from './sqlite-connection.js';
@@ -254,8 +258,8 @@ export function repairSqliteWal(input: Uint8Array): WalRepair | undefined {
 /** What {@link salvageSqliteWal} did. */
 export interface WalSalvage {
   /**
-   * True when the repaired copy took the database's place: the open finds every commit
-   * the repaired WAL holds.
+   * True when the checked copy went in (as the WAL SQLite replays at the open): the open
+   * finds every commit the repaired WAL holds.
    */
   readonly installed: boolean;
   /** Head position SQLite would have opened at from the damaged WAL. */
@@ -271,8 +275,6 @@ export interface WalSalvage {
    * that no later frame rewrote): still lost, named by verify and refused by reads.
    */
   readonly damagedPositions: readonly number[];
-  /** Where the database file as the crash left it was kept, when the salvage replaced it. */
-  readonly original?: string | undefined;
   /** Why nothing was installed, when it was not. */
   readonly reason?: string | undefined;
   /** What was done, in one sentence for the damage report. */
@@ -386,14 +388,14 @@ export async function salvageSqliteWal(path: string, quarantine: string): Promis
         `the repaired copy fails its checks (${report.problems.length} problem(s)${first === undefined ? '' : `, first: ${first.message}`})`,
       );
     }
-    // The checked copy takes the database's place; the database as the crash left it is
-    // kept beside it (with the damaged WAL, it is what SQLite alone would have opened).
-    const original = `${path}.pre-salvage-${stamp()}`;
-    syncFile(copy);
-    renameSync(path, original);
-    renameSync(copy, path);
-    rmSync(`${path}-wal`, { force: true });
+    // The checked copy goes in as a WAL of the pages where it differs from the database
+    // file, put in place of the damaged WAL in one rename: before it the damaged WAL is
+    // there (a crash, and the next open salvages again), after it SQLite replays the
+    // checked state. The database file itself is not written here.
+    const tmp = `${path}-wal.salvage-tmp`;
+    writeWalOfDifferences(path, copy, tmp);
     rmSync(`${path}-shm`, { force: true });
+    renameSync(tmp, `${path}-wal`);
     syncFile(dirname(path));
     const how = [
       ...repair.corrected.map(
@@ -417,12 +419,11 @@ export async function salvageSqliteWal(path: string, quarantine: string): Promis
       commits: repair.commits,
       dropped,
       damagedPositions: damagedRows,
-      original,
       message:
         `salvaged: positions ${headBefore + 1} to ${headAfter} restored from the WAL, its ` +
         `checksums recomputed (damaged ${how}` +
         `${earlier.length === 0 ? '' : `; position(s) ${earlier.join(', ')} taken from the last intact commit`}` +
-        `; the repaired copy passed every other check; the database as found kept as ${original}); ${lost}`,
+        `; the repaired copy passed every other check); ${lost}`,
     };
   } catch (error) {
     return notSalvaged(
@@ -433,6 +434,66 @@ export async function salvageSqliteWal(path: string, quarantine: string): Promis
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Writes to `out` (synced, 0600) a WAL that turns the database file `base` into `target`:
+ * one frame for each page of `target` that `base` lacks or holds otherwise, the last one
+ * committing with `target`'s size. Page by page, so a large database is never held whole.
+ */
+function writeWalOfDifferences(base: string, target: string, out: string): void {
+  const baseFd = openSync(base, 'r');
+  const targetFd = openSync(target, 'r');
+  const outFd = openSync(out, 'w', 0o600);
+  try {
+    const header = Buffer.alloc(100);
+    readSync(targetFd, header, 0, 100, 0);
+    const raw = header.readUInt16BE(16);
+    const pageSize = raw === 1 ? 65536 : raw;
+    const pages = Math.floor(fstatSync(targetFd).size / pageSize);
+    const mine = Buffer.alloc(pageSize);
+    const theirs = Buffer.alloc(pageSize);
+    const differing: number[] = [];
+    for (let page = 1; page <= pages; page++) {
+      const at = (page - 1) * pageSize;
+      const got = readSync(targetFd, mine, 0, pageSize, at);
+      if (got !== pageSize) throw new Error(`${target}: page ${page} cut short`);
+      const had = readSync(baseFd, theirs, 0, pageSize, at);
+      if (had !== pageSize || !mine.equals(theirs)) differing.push(page);
+    }
+    const wal = Buffer.alloc(WAL_HEADER_BYTES);
+    wal.writeUInt32BE(WAL_MAGIC_LE, 0);
+    wal.writeUInt32BE(WAL_VERSION, 4);
+    wal.writeUInt32BE(pageSize === 65536 ? 1 : pageSize, 8);
+    wal.writeUInt32BE(0, 12);
+    randomBytes(8).copy(wal, 16);
+    let sum = walChecksum(wal, 0, 24, false);
+    wal.writeUInt32BE(sum[0], 24);
+    wal.writeUInt32BE(sum[1], 28);
+    writeAll(outFd, wal);
+    const frame = Buffer.alloc(FRAME_HEADER_BYTES + pageSize);
+    differing.forEach((page, n) => {
+      readSync(targetFd, frame, FRAME_HEADER_BYTES, pageSize, (page - 1) * pageSize);
+      frame.writeUInt32BE(page, 0);
+      frame.writeUInt32BE(n === differing.length - 1 ? pages : 0, 4);
+      wal.copy(frame, 8, 16, 24);
+      sum = walChecksum(frame, 0, 8, false, sum[0], sum[1]);
+      sum = walChecksum(frame, FRAME_HEADER_BYTES, pageSize, false, sum[0], sum[1]);
+      frame.writeUInt32BE(sum[0], 16);
+      frame.writeUInt32BE(sum[1], 20);
+      writeAll(outFd, frame);
+    });
+    fsyncSync(outFd);
+  } finally {
+    closeSync(baseFd);
+    closeSync(targetFd);
+    closeSync(outFd);
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let done = 0;
+  while (done < data.length) done += writeSync(fd, data, done, data.length - done);
 }
 
 function syncFile(path: string): void {

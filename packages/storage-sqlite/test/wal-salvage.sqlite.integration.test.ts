@@ -15,6 +15,7 @@ import {
   checkSqliteFileIntegrity,
   openSqliteReadOnlyStorage,
   openSqliteStorage,
+  salvageSqliteWal,
   scanSqliteWal,
 } from '../src/index.js';
 import type { WalDamage } from '../src/index.js';
@@ -177,9 +178,10 @@ describe('salvage of the commits after damage in the WAL', () => {
     expect(salvage.headBefore).toBeLessThan(Number(acked));
     expect(salvage.damagedPositions).toEqual([]);
     expect(found!.message).toMatch(/salvaged: positions \d+ to 1200 .*flipped back.*nothing lost/);
-    // The damaged WAL and the database as the crash left it are both kept, owner-only.
+    // The damaged WAL is kept, owner-only; nothing of the salvage's work is left.
     expect(readFileSync(found!.quarantine!).equals(damaged)).toBe(true);
-    expect(statSync(salvage.original!).mode & 0o777).toBe(0o600);
+    expect(statSync(found!.quarantine!).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dirname(path)).filter((n) => n.includes('salvage'))).toEqual([]);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     await expectEveryEventOnce(path);
 
@@ -210,6 +212,24 @@ describe('salvage of the commits after damage in the WAL', () => {
     await storage.close();
     expect(next.lastPosition).toBe(acked + 1n);
     expect(readdirSync(dirname(path)).filter((n) => n.includes('.salvage-'))).toEqual([]);
+  });
+
+  it('installs the checked state as a WAL that SQLite alone replays (a crash right after)', async () => {
+    const path = caseCopy('installed');
+    const wal = readFileSync(`${path}-wal`);
+    const damaged = damage(path, Math.floor(frames(wal).length / 3), [24 + 700]);
+    const kept = `${path}-wal.kept`;
+    writeFileSync(kept, damaged);
+    const database = readFileSync(path);
+    const salvage = await salvageSqliteWal(path, kept);
+    expect(salvage.installed).toBe(true);
+    // The database file is not written; the WAL beside it now chains from end to end.
+    expect(readFileSync(path).equals(database)).toBe(true);
+    const scan = scanSqliteWal(readFileSync(`${path}-wal`));
+    expect(scan.firstBadFrame).toBeUndefined();
+    expect(scan.replayedFrames).toBe(scan.frames);
+    // A reader alone (no store open, no salvage) sees every acknowledged event.
+    await expectEveryEventOnce(path);
   });
 
   it('leaves out a frame damaged beyond one bit whose page a later frame rewrites', async () => {

@@ -516,7 +516,7 @@ async function runWalCases(
           (name) =>
             name.includes('.damage') ||
             name.includes('-wal.damaged-') ||
-            name.includes('.pre-salvage-'),
+            name.includes('.salvage-'),
         );
         for (const name of kept) {
           const mode = statSync(join(caseDir, name)).mode & 0o777;
