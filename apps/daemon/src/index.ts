@@ -86,7 +86,14 @@ export {
   type StopReport,
 } from './start-daemon.js';
 export { EXIT_CODES, runDaemonCli, type DaemonCliIo } from './run-daemon-cli.js';
-export { DAEMON_NODE_FLAGS, missingNodeFlags } from './node-flags.js';
+export {
+  DAEMON_ENV,
+  DAEMON_NODE_FLAGS,
+  WORKER_NODE_FLAGS,
+  WORKER_OLD_SPACE_MB,
+  daemonShebang,
+  missingNodeFlags,
+} from './node-flags.js';
 export { openApiDocument } from './openapi-document.js';
 export {
   DAEMON_METRIC_NAMES,

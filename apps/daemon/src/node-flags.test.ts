@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DAEMON_NODE_FLAGS, missingNodeFlags } from './node-flags.js';
+import {
+  DAEMON_ENV,
+  DAEMON_NODE_FLAGS,
+  WORKER_NODE_FLAGS,
+  daemonShebang,
+  missingNodeFlags,
+} from './node-flags.js';
 
 describe('missingNodeFlags', () => {
   it('gives every daemon flag when none is on the command line', () => {
@@ -12,14 +18,24 @@ describe('missingNodeFlags', () => {
       '--max-old-space-size=1024',
     ]);
     expect(missingNodeFlags([], '--enable-source-maps --max-old-space-size=1024')).toEqual([
-      '--max-semi-space-size=2',
+      '--max-semi-space-size=1',
     ]);
   });
 });
 
 describe('the bin', () => {
-  it('gives node the same flags in its shebang', () => {
+  it('gives node the same flags and environment in its shebang', () => {
     const firstLine = readFileSync(new URL('./main.ts', import.meta.url), 'utf8').split('\n')[0];
-    expect(firstLine).toBe(`#!/usr/bin/env -S node ${DAEMON_NODE_FLAGS.join(' ')}`);
+    expect(firstLine).toBe(daemonShebang());
+    expect(firstLine).toBe(
+      '#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=1 --max-old-space-size=1024',
+    );
+  });
+
+  it('sizes the workers below the main thread, and caps malloc arenas', () => {
+    const old = (flags: readonly string[]) =>
+      Number(/--max-old-space-size=(\d+)/.exec(flags.join(' '))?.[1]);
+    expect(old(WORKER_NODE_FLAGS)).toBeLessThan(old(DAEMON_NODE_FLAGS));
+    expect(DAEMON_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
   });
 });
