@@ -40,6 +40,14 @@ export class RecordDecoder {
   #buffer: ArrayBufferLike | undefined;
   #source: PayloadDataSource | undefined;
   readonly #registry: UpcasterRegistry;
+  /**
+   * Per type: its current schema version and that version's positional field list
+   * (`null` when it has none), so an event costs one lookup, not three.
+   */
+  readonly #types = new Map<
+    string,
+    { version: number | undefined; fields: readonly string[] | null }
+  >();
 
   constructor(private readonly upcasters: UpcasterRegistry | undefined) {
     this.#registry = upcasters ?? defaultUpcasters;
@@ -64,19 +72,24 @@ export class RecordDecoder {
     const source = this.#source;
     if (source === undefined) return undefined;
     const { type, schemaVersion, timestampUs } = record;
+    let known = this.#types.get(type);
+    if (known === undefined) {
+      const version = this.#registry.currentVersion(type);
+      const fields = version === undefined ? undefined : payloadFields(type, version);
+      known = { version, fields: fields ?? null };
+      this.#types.set(type, known);
+    }
     // At the current version an upcast hands the event back as it is.
-    if (this.#registry.currentVersion(type) !== schemaVersion) return undefined;
-    if (
-      !(
-        Number.isInteger(timestampUs) &&
-        timestampUs >= TIMESTAMP_MIN_US &&
-        timestampUs <= TIMESTAMP_MAX_US
-      )
-    ) {
+    if (known.version !== schemaVersion) return undefined;
+    if (!(
+      Number.isInteger(timestampUs) &&
+      timestampUs >= TIMESTAMP_MIN_US &&
+      timestampUs <= TIMESTAMP_MAX_US
+    )) {
       return undefined;
     }
-    const fields = payloadFields(type, schemaVersion);
-    if (fields === undefined) return undefined;
+    const fields = known.fields;
+    if (fields === null) return undefined;
     const data = source.dataOf(payload, fields);
     if (data === undefined) return undefined;
     // The envelope exactly as decodeEvent builds it, key for key.
