@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { CliRuntime, EXIT_CODES, buildProgram, runCli } from '@wirthforge/cli/dist/index.js';
@@ -48,8 +48,16 @@ interface CommandShape {
   readonly options: readonly { readonly flag: string; readonly takesValue: boolean }[];
 }
 
-/** Every command of `wfstate`, taken from the program itself (so a new command is fuzzed too). */
-function commandShapes(): CommandShape[] {
+/**
+ * Every command of `wfstate`, taken from the program itself (so a new command is fuzzed
+ * too), or those `include` keeps (by their path, `retention apply`), with options but
+ * those `dropOption` names.
+ */
+function commandShapes(
+  include: (path: string) => boolean = (path) =>
+    !EXCLUDED.has(path.split(' ')[0]!) && !EXCLUDED.has(path),
+  dropOption: ReadonlySet<string> = EXCLUDED_OPTIONS,
+): CommandShape[] {
   const quiet = { write: (): boolean => true };
   const program = buildProgram(
     new CliRuntime({ stdout: quiet, stderr: quiet, env: {}, cwd: '/nonexistent' }),
@@ -58,21 +66,22 @@ function commandShapes(): CommandShape[] {
   const walk = (command: Command, path: string[]): void => {
     for (const sub of command.commands) {
       const here = [...path, sub.name()];
-      if (EXCLUDED.has(here[0]!) || EXCLUDED.has(here.join(' '))) continue;
-      out.push({
-        path: here,
-        arguments: sub.registeredArguments.length,
-        options: sub.options
-          .filter((o) => !EXCLUDED_OPTIONS.has(o.long ?? ''))
-          .flatMap((o) => [
-            ...(o.long === undefined
-              ? []
-              : [{ flag: o.long, takesValue: o.required || o.optional }]),
-            ...(o.short === undefined
-              ? []
-              : [{ flag: o.short, takesValue: o.required || o.optional }]),
-          ]),
-      });
+      if (include(here.join(' '))) {
+        out.push({
+          path: here,
+          arguments: sub.registeredArguments.length,
+          options: sub.options
+            .filter((o) => !dropOption.has(o.long ?? '') && !dropOption.has(o.short ?? ''))
+            .flatMap((o) => [
+              ...(o.long === undefined
+                ? []
+                : [{ flag: o.long, takesValue: o.required || o.optional }]),
+              ...(o.short === undefined
+                ? []
+                : [{ flag: o.short, takesValue: o.required || o.optional }]),
+            ]),
+        });
+      }
       walk(sub, here);
     }
   };
@@ -270,6 +279,37 @@ const silentStdin = {
   resume: (): unknown => undefined,
 };
 
+/**
+ * A run's verdict: a documented exit status, a message on failure (never an untyped
+ * "unexpected" failure, never a stack trace), a JSON error under `--json`.
+ */
+function judge(argv: Argv, code: number, stdout: string, stderr: string): Verdict {
+  if (!DOCUMENTED.has(code))
+    return { kind: 'violation', detail: `exit status ${code} is not documented` };
+  if (stderr.includes('this is unexpected'))
+    return { kind: 'crash', detail: `untyped failure: ${stderr.slice(0, 300)}` };
+  if (STACK.test(stderr) || STACK.test(stdout))
+    return { kind: 'crash', detail: `a stack trace: ${(stderr || stdout).slice(0, 300)}` };
+  if (code === EXIT_CODES.ok) return ACCEPTED;
+  if (stderr.trim() === '')
+    return { kind: 'violation', detail: `exit ${code} without a message on stderr` };
+  if (asksForJson(argv) && code !== EXIT_CODES.usage) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(stdout);
+    } catch {
+      parsed = undefined;
+    }
+    const error = (parsed as { ok?: unknown; error?: { code?: unknown } } | undefined)?.error;
+    if (typeof error?.code !== 'string')
+      return {
+        kind: 'violation',
+        detail: `exit ${code} under --json without a JSON error: ${preview(stdout, 200)}`,
+      };
+  }
+  return REJECTED;
+}
+
 /** Every event of the store (live and archived), as `position:event_id`. */
 async function storedEvents(path: string): Promise<Map<string, number>> {
   const archive = openArchive({ databasePath: path });
@@ -382,31 +422,7 @@ export const fuzzCliRow: FaultRow = {
             sinceCheck = 0;
             await checkNothingLost(path, baseline, result, `after ${argv.join(' ').slice(0, 80)}`);
           }
-          if (!DOCUMENTED.has(code))
-            return { kind: 'violation', detail: `exit status ${code} is not documented` };
-          if (stderr.includes('this is unexpected'))
-            return { kind: 'crash', detail: `untyped failure: ${stderr.slice(0, 300)}` };
-          if (STACK.test(stderr) || STACK.test(stdout))
-            return { kind: 'crash', detail: `a stack trace: ${(stderr || stdout).slice(0, 300)}` };
-          if (code === EXIT_CODES.ok) return ACCEPTED;
-          if (stderr.trim() === '')
-            return { kind: 'violation', detail: `exit ${code} without a message on stderr` };
-          if (asksForJson(argv) && code !== EXIT_CODES.usage) {
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(stdout);
-            } catch {
-              parsed = undefined;
-            }
-            const error = (parsed as { ok?: unknown; error?: { code?: unknown } } | undefined)
-              ?.error;
-            if (typeof error?.code !== 'string')
-              return {
-                kind: 'violation',
-                detail: `exit ${code} under --json without a JSON error: ${preview(stdout, 200)}`,
-              };
-          }
-          return REJECTED;
+          return judge(argv, code, stdout, stderr);
         },
         progress: (t) => ctx.log(`input.cli: ${t.inputs} inputs`),
       });
@@ -419,6 +435,131 @@ export const fuzzCliRow: FaultRow = {
           .join(
             ', ',
           )}; ${shapes.length} commands (without ${[...EXCLUDED].join(', ')}); the store's ${baseline.size} events checked every 500 inputs and at the end`,
+      );
+    } finally {
+      tmp.remove();
+    }
+  },
+};
+
+/** The commands that delete, replace or rewrite the store. */
+const DESTRUCTIVE = new Set([
+  'purge',
+  'restore',
+  'retention apply',
+  'repair',
+  'vacuum',
+  'migrate up',
+  'snapshot prune',
+]);
+
+/** Whether a word of an argument vector could pass `--yes` (long, short, or grouped). */
+const YES = /^(--yes(=.*)?|-[A-Za-z]*y[A-Za-z]*)$/;
+
+/**
+ * The commands `input.cli` leaves out because they delete (`purge`, `restore`,
+ * `retention apply`) and those that rewrite the file (`repair`, `vacuum`, `migrate up`,
+ * `snapshot prune`), with generated arguments but never `--yes`, each run on a fresh
+ * copy of a throwaway data directory of three sessions, stdin no terminal (a
+ * confirmation is refused, not awaited). Each run must end with a documented exit status
+ * and a typed message on failure (as in `input.cli`), within the time limit, and leave
+ * every event of the copy in place: nothing is removed without `--yes`.
+ */
+export const fuzzCliDestructiveRow: FaultRow = {
+  id: 'input.cli.destructive',
+  fault:
+    'generated argument vectors of purge, restore, retention apply, repair, vacuum, migrate up, snapshot prune (never --yes), each on a fresh copy of a store',
+  async run(ctx, result) {
+    const tmp = scratchDir('cli-destructive');
+    try {
+      const pristine = join(tmp.dir, 'pristine');
+      const data = join(pristine, 'data');
+      mkdirSync(data, { recursive: true, mode: 0o700 });
+      mkdirSync(join(pristine, 'out'), { recursive: true });
+      writeFileSync(join(pristine, 'not-json.json'), '{"events": [1, 2');
+      writeFileSync(join(pristine, 'empty.json'), '');
+      const sessions: string[] = [];
+      {
+        const storage = await openSqliteStorage({ path: join(data, 'state.db') });
+        const store = createEventStore({ storage });
+        try {
+          for (let i = 0; i < 3; i++) {
+            const session = await store.startSession({
+              userId: 'ada',
+              mode: 'offline',
+              version: '1.0.0',
+            });
+            await store.appendToStream(session.stream, sessionEvents(session.id, 1, 30 + i));
+            if (i < 2) await store.endSession(session.id, { reason: 'user_exit' });
+            sessions.push(session.id);
+          }
+        } finally {
+          await store.close();
+        }
+      }
+      const baseline = await storedEvents(join(data, 'state.db'));
+      const shapes = commandShapes(
+        (path) => DESTRUCTIVE.has(path),
+        new Set([...EXCLUDED_OPTIONS, '--yes', '-y']),
+      );
+      const missing = [...DESTRUCTIVE].filter((c) => !shapes.some((s) => s.path.join(' ') === c));
+      if (missing.length > 0) result.problems.push(`wfstate has no ${missing.join(', ')}`);
+      valueFlags = new Set(
+        shapes.flatMap((shape) => shape.options.filter((o) => o.takesValue).map((o) => o.flag)),
+      );
+      const caseRoot = join(tmp.dir, 'case');
+      const exitCodes = new Map<number, number>();
+      let refused = 0;
+      const tally = await fuzzSurface({
+        arbitrary: argvArbitrary(shapes, sessions).map((argv) => argv.filter((w) => !YES.test(w))),
+        runs: inputsFor(ctx.long, 400),
+        seed: 0xd35,
+        timeoutMs: 30_000,
+        describe: (argv) => preview(argv, 400),
+        attempt: async (argv): Promise<Verdict> => {
+          rmSync(caseRoot, { recursive: true, force: true });
+          cpSync(pristine, caseRoot, { recursive: true });
+          let stdout = '';
+          let stderr = '';
+          const code = await runCli(argv, {
+            stdout: { write: (t: string) => (stdout += t) },
+            stderr: { write: (t: string) => (stderr += t) },
+            stdin: silentStdin,
+            env: { HOME: caseRoot, XDG_DATA_HOME: join(caseRoot, 'xdg') },
+            cwd: caseRoot,
+            signal: AbortSignal.timeout(1_500),
+          });
+          exitCodes.set(code, (exitCodes.get(code) ?? 0) + 1);
+          if (code === EXIT_CODES.refused) refused += 1;
+          const verdict = judge(argv, code, stdout, stderr);
+          const before = result.problems.length;
+          await checkNothingLost(
+            join(caseRoot, 'data', 'state.db'),
+            baseline,
+            result,
+            `without --yes: ${preview(argv, 120)}`,
+          ).catch((error: unknown) => {
+            result.problems.push(
+              `without --yes: ${preview(argv, 120)}: the store cannot be read: ${String(error)}`,
+            );
+          });
+          if (result.problems.length > before)
+            return { kind: 'violation', detail: 'events removed without --yes' };
+          return verdict;
+        },
+        progress: (t) => ctx.log(`input.cli.destructive: ${t.inputs} inputs`),
+      });
+      result.acknowledged = baseline.size;
+      reportTally(result, 'cli.destructive', tally);
+      result.notes.push(
+        `cli.destructive: exit statuses ${[...exitCodes.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([c, n]) => `${c}: ${n}`)
+          .join(', ')} (${refused} refused for want of --yes); ${shapes.length} commands (${shapes
+          .map((s) => s.path.join(' '))
+          .join(
+            ', ',
+          )}); every input on a fresh copy, its ${baseline.size} events checked after each`,
       );
     } finally {
       tmp.remove();

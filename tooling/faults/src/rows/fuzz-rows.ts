@@ -1,5 +1,5 @@
 import { type FaultRow } from '../fault-row.js';
-import { fuzzCliRow } from './fuzz-cli.js';
+import { fuzzCliDestructiveRow, fuzzCliRow } from './fuzz-cli.js';
 import { fuzzConfigRow } from './fuzz-config.js';
 import { fuzzHttpRow } from './fuzz-http.js';
 import { fuzzImportRow } from './fuzz-import.js';
@@ -20,5 +20,6 @@ export const FUZZ_ROWS: readonly FaultRow[] = [
   fuzzImportRow,
   fuzzConfigRow,
   fuzzCliRow,
+  fuzzCliDestructiveRow,
   fuzzSyncConfigRow,
 ];
