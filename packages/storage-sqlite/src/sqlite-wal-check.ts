@@ -10,7 +10,7 @@
  * transactions are about to be discarded: damage. A last frame cut short, or frames of a
  * transaction without its commit frame, are what a crash leaves: not damage. The head
  * marker (see `sqlite-head-marker.ts`) covers what the WAL alone cannot show: a WAL cut,
- * or deleted.
+ * or deleted. What damage leaves salvageable is salvaged at open: `sqlite-wal-salvage.ts`.
  */
 import {
   constants,
