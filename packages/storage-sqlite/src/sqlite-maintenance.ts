@@ -193,11 +193,18 @@ export async function checkSqliteFileIntegrity(
       `${damage.message} (found at an earlier open; report ${damage.report ?? '?'}` +
       `${damage.quarantine === undefined ? '' : `, the damaged WAL kept as ${damage.quarantine}`})`,
   }));
-  if (found !== undefined) {
+  const [head, identity] = marker === undefined ? [0, ''] : committedHead(path, report);
+  // Frames after a failing one that the head marker does not claim are what a transaction
+  // answered with an error left behind (see `salvageSqliteWal`), not damage.
+  const unacknowledged =
+    marker !== undefined &&
+    marker.identity !== '' &&
+    marker.identity === identity &&
+    marker.head <= head;
+  if (found !== undefined && !unacknowledged) {
     wal.push({ kind: 'wal', finding: found.kind, file: `${path}-wal`, message: found.message });
   }
-  const missing =
-    marker === undefined ? undefined : missingCommits(path, marker, ...committedHead(path, report));
+  const missing = marker === undefined ? undefined : missingCommits(path, marker, head, identity);
   if (missing !== undefined) {
     wal.push({ kind: 'wal', finding: missing.kind, file: path, message: missing.message });
   }

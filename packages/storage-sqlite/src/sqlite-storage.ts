@@ -492,14 +492,20 @@ export async function openSqliteStorage(options: SqliteStorageOptions): Promise<
     // file, the damaged WAL copied aside.
     const marker = readHeadMarker(path);
     const walDamage: WalDamage[] = [];
-    const inWal = inspectSqliteWal(path);
+    let inWal = inspectSqliteWal(path);
     // A WAL left beside a head marker is copied before SQLite reads it: if the head then
     // comes up short (a WAL cut short), the copy is what was lost; otherwise it goes.
     const copy = inWal !== undefined || marker !== undefined ? quarantineWal(path) : undefined;
+    // The commits after the damage: a copy replayed from the repaired WAL takes the
+    // database's place once its checks pass; the damaged WAL stays kept as `copy`.
+    const salvage =
+      inWal === undefined || copy === undefined
+        ? undefined
+        : await salvageSqliteWal(path, copy, marker);
+    // Frames after the failing one that the head marker does not claim are the remains of
+    // a transaction answered with an error (its sync failed): not damage.
+    if (salvage?.unacknowledged === true) inWal = undefined;
     if (inWal !== undefined) {
-      // The commits after the damage: a copy replayed from the repaired WAL takes the
-      // database's place once its checks pass; the damaged WAL stays kept as `copy`.
-      const salvage = copy === undefined ? undefined : await salvageSqliteWal(path, copy);
       walDamage.push(
         recordWalDamage({
           ...inWal,

@@ -34,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 
 import { openConnection } from './sqlite-connection.js';
+import { databaseIdentity, type HeadMarker } from './sqlite-head-marker.js';
 import { checkSqliteFileIntegrity } from './sqlite-maintenance.js';
 import { walChecksum } from './sqlite-wal-check.js';
 import { readHeadPosition } from './sqlite-writer.js';
@@ -275,6 +276,14 @@ export interface WalSalvage {
    * that no later frame rewrote): still lost, named by verify and refused by reads.
    */
   readonly damagedPositions: readonly number[];
+  /**
+   * True when the head marker says every acknowledged commit is before the damage (its
+   * head is at or below `headBefore`): the frames after the failing one are then what a
+   * transaction that was never acknowledged left behind (its sync failed, and the next
+   * commit wrote over its first frames), not damage. Nothing is installed: bringing such a
+   * transaction back would store events whose append was answered with an error.
+   */
+  readonly unacknowledged?: boolean | undefined;
   /** Why nothing was installed, when it was not. */
   readonly reason?: string | undefined;
   /** What was done, in one sentence for the damage report. */
@@ -296,11 +305,11 @@ function writeSynced(path: string, data: Uint8Array): void {
   }
 }
 
-/** Opens the database at `path` (the WAL beside it replayed) and reads its head. */
-function headOf(path: string): number {
+/** Opens the database at `path` (the WAL beside it replayed) and reads its head and identity. */
+function headOf(path: string): { head: number; identity: string } {
   const connection = openConnection(path, { fileMustExist: true });
   try {
-    return readHeadPosition(connection);
+    return { head: readHeadPosition(connection), identity: databaseIdentity(connection) };
   } finally {
     connection.close();
   }
@@ -315,8 +324,15 @@ function headOf(path: string): number {
  * (synced, renamed; the stale `-shm` removed) so that the open replays it. The database
  * file itself is not written here; the damaged WAL stays at `quarantine`. Never throws:
  * a salvage that cannot be done says why.
+ *
+ * With the writer's head `marker` (read before the open), commits after the damage that
+ * the marker does not claim are left alone ({@link WalSalvage.unacknowledged}).
  */
-export async function salvageSqliteWal(path: string, quarantine: string): Promise<WalSalvage> {
+export async function salvageSqliteWal(
+  path: string,
+  quarantine: string,
+  marker?: HeadMarker,
+): Promise<WalSalvage> {
   let repair: WalRepair | undefined;
   try {
     repair = repairSqliteWal(readFileSync(quarantine));
@@ -339,7 +355,27 @@ export async function salvageSqliteWal(path: string, quarantine: string): Promis
     // What SQLite would replay from the damaged WAL, in a copy of its own.
     copyFileSync(path, prefix, constants.COPYFILE_FICLONE);
     copyFileSync(quarantine, `${prefix}-wal`, constants.COPYFILE_FICLONE);
-    const headBefore = headOf(prefix);
+    const before = headOf(prefix);
+    const headBefore = before.head;
+    if (
+      marker !== undefined &&
+      marker.identity !== '' &&
+      marker.identity === before.identity &&
+      marker.head <= headBefore
+    ) {
+      return {
+        ...notSalvaged(headBefore, [], 'unacknowledged'),
+        unacknowledged: true,
+        reason:
+          `the writer's head marker says ${marker.head}, which the database holds: the commit ` +
+          'after the failing frame was never acknowledged',
+        message:
+          `not damage: the frames after the failing one hold a transaction that was never ` +
+          `acknowledged (the writer's head marker says ${marker.head}, which the database ` +
+          'holds; its sync failed and the next commit wrote over its first frames); SQLite ' +
+          'discards it, as it should',
+      };
+    }
     copyFileSync(path, copy, constants.COPYFILE_FICLONE);
     writeSynced(`${copy}-wal`, repair.wal);
     const connection = openConnection(copy, { fileMustExist: true });

@@ -13,11 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
   checkSqliteFileIntegrity,
+  inspectSqliteWal,
   openSqliteReadOnlyStorage,
   openSqliteStorage,
+  readHeadMarker,
   salvageSqliteWal,
   scanSqliteWal,
 } from '../src/index.js';
+import { openConnection } from '../src/sqlite-connection.js';
 import type { WalDamage } from '../src/index.js';
 import { runNode, tempDir } from './fixtures.js';
 
@@ -266,5 +269,92 @@ describe('salvage of the commits after damage in the WAL', () => {
     const got = await readEvents(path);
     expect(BigInt(got.size)).toBe(opened.head);
     for (const [position, content] of got) expect(content).toBe(expected.get(position));
+  });
+});
+
+describe('frames after a failing one that were never acknowledged', () => {
+  /**
+   * What a failed sync leaves (seen under injected I/O errors): transaction A's frames,
+   * commit frame included, reached the WAL but its fsync failed, so A was answered with an
+   * error; the next commit B wrote over A's first frame. A's later frames then chain from
+   * a frame that is no longer there: the first fails its checksum and a commit frame
+   * follows. `state` is the case's head marker: `acknowledged` (the head B left) or
+   * `ahead` (a marker claiming A, as after real damage).
+   */
+  function failedSyncRemains(name: string, marker: 'acknowledged' | 'ahead'): string {
+    const path = caseCopy(name);
+    const wal = readFileSync(`${path}-wal`);
+    const commits = frames(wal).flatMap((_, i) =>
+      wal.readUInt32BE(32 + i * FRAME + 4) !== 0 ? [i] : [],
+    );
+    const [beforeA, lastA] = [commits.at(-2)!, commits.at(-1)!];
+    // A (the last commit, EVENTS_PER_COMMIT events) needs a frame of B, then one failing
+    // frame, then its commit frame.
+    expect(lastA - beforeA).toBeGreaterThanOrEqual(3);
+    const database = readFileSync(path);
+    writeFileSync(`${path}-wal`, wal.subarray(0, 32 + (beforeA + 1) * FRAME));
+    rmSync(`${path}-shm`, { force: true });
+    const connection = openConnection(path, { fileMustExist: true });
+    let walWithB: Buffer;
+    try {
+      connection.pragma('wal_autocheckpoint = 0');
+      connection.pragma('user_version = 7'); // B: one frame (page 1), its own commit
+      walWithB = readFileSync(`${path}-wal`);
+    } finally {
+      connection.close(); // checkpoints: the database file is put back below
+    }
+    expect(walWithB.length).toBe(32 + (beforeA + 2) * FRAME);
+    writeFileSync(path, database);
+    writeFileSync(`${path}-wal`, Buffer.concat([walWithB, wal.subarray(walWithB.length)]));
+    rmSync(`${path}-shm`, { force: true });
+    const live = readHeadMarker(join(dir, 'live', 'state.db'))!;
+    const head = marker === 'acknowledged' ? Number(acked) - EVENTS_PER_COMMIT : Number(acked);
+    writeFileSync(`${path}-head`, JSON.stringify({ v: 1, identity: live.identity, head }));
+    const found = inspectSqliteWal(path);
+    expect(found?.kind).toBe('wal_damaged');
+    expect(found?.message).toContain(`frame ${beforeA + 3} `);
+    return path;
+  }
+
+  it('are not damage when the head marker does not claim them: not salvaged, not reported, appends go on', async () => {
+    const path = failedSyncRemains('failed-sync', 'acknowledged');
+    const head = acked - BigInt(EVENTS_PER_COMMIT);
+    // verify before any open: nothing to name.
+    const before = await checkSqliteFileIntegrity(path);
+    expect(before.problems).toEqual([]);
+    const opened = await open(path);
+    expect(opened.damage).toEqual([]);
+    expect(opened.head).toBe(head);
+    // Every acknowledged event once; the unacknowledged transaction is not brought back.
+    const got = await readEvents(path);
+    expect(BigInt(got.size)).toBe(head);
+    for (const [position, content] of got) expect(content).toBe(expected.get(position));
+    expect(
+      readdirSync(dirname(path)).filter((n) => /damage|salvage|\.quarantine|-wal\./.test(n)),
+    ).toEqual([]);
+    expect((await checkSqliteFileIntegrity(path)).ok).toBe(true);
+    const storage = await openSqliteStorage({ path, seal: false });
+    try {
+      const next = await storage.appendBatch([
+        {
+          stream: 'session-0',
+          expectedVersion: 'any',
+          events: [
+            { type: 'x', schemaVersion: 1, timestampUs: 1, frameId: 0, payload: new Uint8Array(1) },
+          ],
+        },
+      ]);
+      expect(next.lastPosition).toBe(head + 1n);
+    } finally {
+      await storage.close();
+    }
+  });
+
+  it('are named as damage when the head marker claims them', async () => {
+    const path = failedSyncRemains('claimed', 'ahead');
+    const opened = await open(path);
+    expect(opened.head).toBe(acked - BigInt(EVENTS_PER_COMMIT));
+    expect(opened.damage.map((d) => d.kind)).toEqual(['wal_damaged', 'commits_missing']);
+    expect(opened.damage[0]!.salvage!.unacknowledged).toBeUndefined();
   });
 });
