@@ -27,11 +27,14 @@ import { basename, dirname, join } from 'node:path';
 import type { HeadMarker } from './sqlite-head-marker.js';
 import type { WalSalvage } from './sqlite-wal-salvage.js';
 
-const WAL_HEADER_BYTES = 32;
-const FRAME_HEADER_BYTES = 24;
-const WAL_MAGIC_LE = 0x377f0682;
-const WAL_MAGIC_BE = 0x377f0683;
-const WAL_VERSION = 3007000;
+/** Bytes of the WAL header, and of each frame's header (https://www.sqlite.org/fileformat2.html#walformat). */
+export const WAL_HEADER_BYTES = 32;
+export const FRAME_HEADER_BYTES = 24;
+/** The header's magic: checksums of little-endian words, or of big-endian ones. */
+export const WAL_MAGIC_LE = 0x377f0682;
+export const WAL_MAGIC_BE = 0x377f0683;
+/** The WAL format version SQLite writes. */
+export const WAL_VERSION = 3007000;
 
 /** What {@link scanSqliteWal} read. */
 export interface WalScan {

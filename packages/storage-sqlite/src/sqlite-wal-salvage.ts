@@ -36,14 +36,15 @@ import { dirname, join } from 'node:path';
 import { openConnection } from './sqlite-connection.js';
 import { databaseIdentity, type HeadMarker } from './sqlite-head-marker.js';
 import { checkSqliteFileIntegrity } from './sqlite-maintenance.js';
-import { walChecksum } from './sqlite-wal-check.js';
+import {
+  FRAME_HEADER_BYTES,
+  WAL_HEADER_BYTES,
+  WAL_MAGIC_BE,
+  WAL_MAGIC_LE,
+  WAL_VERSION,
+  walChecksum,
+} from './sqlite-wal-check.js';
 import { readHeadPosition } from './sqlite-writer.js';
-
-const WAL_HEADER_BYTES = 32;
-const FRAME_HEADER_BYTES = 24;
-const WAL_MAGIC_LE = 0x377f0682;
-const WAL_MAGIC_BE = 0x377f0683;
-const WAL_VERSION = 3007000;
 
 /** A damaged frame {@link repairSqliteWal} found. */
 export interface DamagedWalFrame {
