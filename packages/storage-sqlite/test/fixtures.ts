@@ -73,6 +73,34 @@ export function runNode(
   });
 }
 
+/**
+ * Source of a writer that commits `commits` batches of `eventsPerCommit` events (one
+ * commit each, no checkpoint: the WAL holds them all, as after a crash), prints
+ * `acked <last position>`, then is killed with SIGKILL. With `ids`, every event carries an
+ * id, so a duplicate would be seen. For {@link runNode}, the database path its argument.
+ */
+export function killedWriterSource(commits: number, eventsPerCommit: number, ids: boolean): string {
+  return `
+const { openSqliteStorage } = await import(process.env.DIST);
+const [path] = process.argv.slice(1);
+const storage = await openSqliteStorage({
+  path, checkpointIntervalMs: 0, walAutocheckpointPages: 100000, seal: false,
+});
+let clock = 1_755_460_080_000_000;
+let last = 0n;
+for (let c = 0; c < ${commits}; c++) {
+  const events = Array.from({ length: ${eventsPerCommit} }, (_, i) => ({
+    type: 'energy.update', schemaVersion: 1, timestampUs: (clock += 278), frameId: c,
+    ${ids ? "eventId: 'e-' + c + '-' + i, payload: new Uint8Array(120).fill(c * 7 + i)," : 'payload: new Uint8Array(120).fill(c + i),'}
+  }));
+  const result = await storage.appendBatch([{ stream: 'session-' + (c % 3), expectedVersion: 'any', events }]);
+  last = result.lastPosition;
+}
+console.log('acked ' + last);
+process.kill(process.pid, 'SIGKILL');
+`;
+}
+
 /** The `StorageError` a promise rejects with; fails the test when it resolves or throws anything else. */
 export async function rejection(promise: Promise<unknown>): Promise<Error & { code: string }> {
   try {

@@ -20,34 +20,12 @@ import {
   scanSqliteWal,
 } from '../src/index.js';
 import type { WalDamage } from '../src/index.js';
-import { runNode, tempDir } from './fixtures.js';
+import { killedWriterSource, runNode, tempDir } from './fixtures.js';
 
 const COMMITS = 40;
 const EVENTS_PER_COMMIT = 30;
 
-/**
- * A writer that commits COMMITS batches (one commit each, no checkpoint: the WAL holds
- * them all), prints the last acknowledged position, then is killed with SIGKILL.
- */
-const CHILD = `
-const { openSqliteStorage } = await import(process.env.DIST);
-const [path] = process.argv.slice(1);
-const storage = await openSqliteStorage({
-  path, checkpointIntervalMs: 0, walAutocheckpointPages: 100000, seal: false,
-});
-let clock = 1_755_460_080_000_000;
-let last = 0n;
-for (let c = 0; c < ${COMMITS}; c++) {
-  const events = Array.from({ length: ${EVENTS_PER_COMMIT} }, (_, i) => ({
-    type: 'energy.update', schemaVersion: 1, timestampUs: (clock += 278), frameId: c,
-    payload: new Uint8Array(120).fill(c + i),
-  }));
-  const result = await storage.appendBatch([{ stream: 'session-' + (c % 3), expectedVersion: 'any', events }]);
-  last = result.lastPosition;
-}
-console.log('acked ' + last);
-process.kill(process.pid, 'SIGKILL');
-`;
+const CHILD = killedWriterSource(COMMITS, EVENTS_PER_COMMIT, false);
 
 let dir: string;
 let remove: () => Promise<void>;

@@ -22,37 +22,14 @@ import {
 } from '../src/index.js';
 import { openConnection } from '../src/sqlite-connection.js';
 import type { WalDamage } from '../src/index.js';
-import { runNode, tempDir } from './fixtures.js';
+import { killedWriterSource, runNode, tempDir } from './fixtures.js';
 
 const COMMITS = 40;
 const EVENTS_PER_COMMIT = 30;
 const PAGE = 4096;
 const FRAME = 24 + PAGE;
 
-/**
- * A writer that commits COMMITS batches (one commit each, no checkpoint: the WAL holds
- * them all, as after a crash), prints the last acknowledged position, then is killed.
- * Every event carries an id, so a duplicate would be seen.
- */
-const CHILD = `
-const { openSqliteStorage } = await import(process.env.DIST);
-const [path] = process.argv.slice(1);
-const storage = await openSqliteStorage({
-  path, checkpointIntervalMs: 0, walAutocheckpointPages: 100000, seal: false,
-});
-let clock = 1_755_460_080_000_000;
-let last = 0n;
-for (let c = 0; c < ${COMMITS}; c++) {
-  const events = Array.from({ length: ${EVENTS_PER_COMMIT} }, (_, i) => ({
-    type: 'energy.update', schemaVersion: 1, timestampUs: (clock += 278), frameId: c,
-    eventId: 'e-' + c + '-' + i, payload: new Uint8Array(120).fill(c * 7 + i),
-  }));
-  const result = await storage.appendBatch([{ stream: 'session-' + (c % 3), expectedVersion: 'any', events }]);
-  last = result.lastPosition;
-}
-console.log('acked ' + last);
-process.kill(process.pid, 'SIGKILL');
-`;
+const CHILD = killedWriterSource(COMMITS, EVENTS_PER_COMMIT, true);
 
 let dir: string;
 let remove: () => Promise<void>;
