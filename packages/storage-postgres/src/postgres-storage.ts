@@ -532,14 +532,8 @@ class PostgresEventStorage implements PostgresStorage {
       const plan = this.planFromKnown(group);
       if (plan !== undefined && (await this.runKnown(group, plan))) return;
     }
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      const failure = toPostgresStorageError(error, 'append');
-      for (const item of group) item.reject(failure);
-      return;
-    }
+    const client = await this.connectFor(group);
+    if (client === undefined) return;
     let broken: boolean;
     let outcomes: GroupOutcome[];
     try {
@@ -699,6 +693,17 @@ class PostgresEventStorage implements PostgresStorage {
     return { head: known.head, state, rows, planned, check };
   }
 
+  /** A pooled connection for a group, or undefined once every batch of it was rejected. */
+  private async connectFor(group: readonly QueuedAppend[]): Promise<pg.PoolClient | undefined> {
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      const failure = toPostgresStorageError(error, 'append');
+      for (const item of group) item.reject(failure);
+      return undefined;
+    }
+  }
+
   /**
    * One round trip for the group: a call of {@link APPEND_FUNCTION} in a transaction of
    * its own, which takes the lock, checks the head and versions `plan` assumed and writes
@@ -708,14 +713,8 @@ class PostgresEventStorage implements PostgresStorage {
    * rejects every batch, as a failed COMMIT does).
    */
   private async runKnown(group: readonly QueuedAppend[], plan: KnownPlan): Promise<boolean> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      const failure = toPostgresStorageError(error, 'append');
-      for (const item of group) item.reject(failure);
-      return true;
-    }
+    const client = await this.connectFor(group);
+    if (client === undefined) return true;
     let ok: boolean;
     try {
       const result = await client.query<{ ok: boolean }>({
